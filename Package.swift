@@ -1,0 +1,45 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "caps-backup",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "caps-backup", targets: ["caps-backup"]),
+        .library(name: "BackupCore", targets: ["BackupCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+    ],
+    targets: [
+        // libdeflate from Debian (`libdeflate-dev`): ~4x faster than zlib at the same ratio.
+        .systemLibrary(name: "CLibDeflate", pkgConfig: "libdeflate", providers: [.apt(["libdeflate-dev"])]),
+        // The domain: catalog, snapshots, archives, jobs. Knows nothing of HTTP or Google.
+        .target(
+            name: "BackupCore",
+            dependencies: [
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+                "CLibDeflate",
+            ]),
+        // Where archives end up: local disk now, Google Drive later.
+        .target(name: "Destinations", dependencies: ["BackupCore"]),
+        // A realistic POS store for demos, tests and benchmarks: seeder and write simulator.
+        .target(name: "DemoStore", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
+        .executableTarget(
+            name: "caps-backup",
+            dependencies: [
+                "BackupCore", "Destinations", 
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .testTarget(name: "BackupCoreTests", dependencies: ["BackupCore", "DemoStore"]),
+        .testTarget(name: "DemoStoreTests", dependencies: ["DemoStore"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["BackupCore", "DemoStore"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

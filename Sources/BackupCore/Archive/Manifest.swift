@@ -1,0 +1,127 @@
+import Foundation
+
+/// What kind of backup an archive holds. The raw values are the CLI's and the API's words.
+public enum BackupKind: String, Codable, Sendable, CaseIterable {
+    case dbFull = "db-full"
+    case dbIncremental = "db-incremental"
+    case files
+    case full
+
+    /// The archives/ sub-folder for this kind.
+    public var folder: String {
+        switch self {
+        case .dbFull, .dbIncremental: "db"
+        case .files: "files"
+        case .full: "full"
+        }
+    }
+}
+
+/// `manifest.json`, the last entry of every archive. It makes an archive self-describing: the
+/// catalog can be rebuilt from a folder of archives, and a technician can check everything with
+/// `unzip`, `sha256sum` and `gunzip` alone.
+public struct Manifest: Codable, Sendable, Equatable {
+    public static let currentFormat = "caps-backup/1"
+    public static let entryName = "manifest.json"
+    /// A manifest is small; anything bigger is a damaged or hostile archive.
+    public static let maxSize: UInt64 = 64 << 20
+
+    public var format: String
+    public var backupId: String
+    public var kind: BackupKind
+    public var createdAt: Date
+    public var host: String
+    public var toolVersion: String
+    public var parentId: String?
+    public var entries: [Entry]
+    public var database: DatabaseImage?
+
+    public struct Entry: Codable, Sendable, Equatable {
+        public var path: String
+        public var size: UInt64
+        public var sha256: String
+        /// Where the entry came from on the store server (for config files and the database).
+        public var sourcePath: String?
+
+        public init(path: String, size: UInt64, sha256: String, sourcePath: String? = nil) {
+            self.path = path
+            self.size = size
+            self.sha256 = sha256
+            self.sourcePath = sourcePath
+        }
+    }
+
+    /// The database inside the archive: a gzip of a `VACUUM INTO` image.
+    public struct DatabaseImage: Codable, Sendable, Equatable {
+        public var entry: String
+        public var sourcePath: String
+        public var pageSize: Int
+        public var pageCount: Int
+        public var imageSize: UInt64
+        /// SHA-256 of the uncompressed image: a restored file with this hash is bit-identical to the snapshot.
+        public var imageSha256: String
+        public var journalMode: String
+        /// Wall-clock bounds of the snapshot's read transaction: it holds every transaction committed
+        /// before `snapshotStartedAt` and none committed after `snapshotFinishedAt`.
+        public var snapshotStartedAt: Date
+        public var snapshotFinishedAt: Date
+        /// Sizes of the gzip members, so a restore can decompress them on all cores.
+        public var gzipBlockSize: Int
+        public var gzipMembers: [Int]
+        /// `PRAGMA quick_check` on the image at backup time, when it was run.
+        public var checkedAtBackup: String?
+    }
+
+    public init(backupId: String, kind: BackupKind, createdAt: Date, host: String, toolVersion: String,
+                parentId: String? = nil, entries: [Entry] = [], database: DatabaseImage? = nil) {
+        self.format = Manifest.currentFormat
+        self.backupId = backupId
+        self.kind = kind
+        self.createdAt = createdAt
+        self.host = host
+        self.toolVersion = toolVersion
+        self.parentId = parentId
+        self.entries = entries
+        self.database = database
+    }
+
+    public func encoded() throws -> [UInt8] {
+        Array(try Manifest.encoder.encode(self))
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws -> Manifest {
+        let manifest: Manifest
+        do {
+            manifest = try decoder.decode(Manifest.self, from: Data(bytes))
+        } catch {
+            throw BackupError(.corruptArchive, "The archive's manifest is unreadable.", detail: String(describing: error))
+        }
+        guard manifest.format == currentFormat else {
+            throw BackupError(.corruptArchive, "The archive was written in an unknown format (\(manifest.format)).")
+        }
+        return manifest
+    }
+
+    public static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        e.dateEncodingStrategy = .custom { date, encoder in
+            var c = encoder.singleValueContainer()
+            try c.encode(Timestamp.iso8601(date))
+        }
+        return e
+    }()
+
+    public static let decoder: JSONDecoder = {
+        let d = JSONDecoder()
+        d.dateDecodingStrategy = .custom { decoder in
+            let c = try decoder.singleValueContainer()
+            let text = try c.decode(String.self)
+            guard let date = Timestamp.parse(text) else {
+                throw DecodingError.dataCorruptedError(in: c, debugDescription: "not an ISO 8601 time: \(text)")
+            }
+            return date
+        }
+        return d
+    }()
+}

@@ -1,0 +1,140 @@
+import Foundation
+import GRDB
+
+/// The catalog: caps-backup's own SQLite file (`catalog.sqlite` in the data directory), never tables
+/// inside the POS database, so restoring the POS never rolls back the backup history.
+/// WAL mode, so the server, the scheduler and a CLI run can use it at the same time.
+public final class Catalog: Sendable {
+    public let database: DatabasePool
+
+    public init(url: URL) throws {
+        if !POSIXFile.exists(url) {
+            // Created 0600 before SQLite opens it; the -wal and -shm files inherit the mode.
+            close(try POSIXFile.createPrivate(url))
+        }
+        var config = Configuration()
+        config.busyMode = .timeout(15)
+        config.foreignKeysEnabled = true
+        do {
+            database = try DatabasePool(path: url.path, configuration: config)
+            try CatalogSchema.migrator.migrate(database)
+        } catch {
+            throw BackupError(.database, "The backup catalog could not be opened.", detail: "\(url.path): \(error)")
+        }
+    }
+
+    // MARK: Backup jobs
+
+    public func insert(_ job: BackupJob) throws -> BackupJob {
+        try database.write { db in
+            var job = job
+            try job.insert(db)
+            return job
+        }
+    }
+
+    public func update(_ job: BackupJob) throws {
+        try database.write { db in try job.update(db) }
+    }
+
+    /// Marks a job succeeded and stores its manifest, in one transaction.
+    public func complete(_ job: BackupJob, manifest: Manifest, manifestJSON: String) throws {
+        try database.write { db in
+            try job.update(db)
+            var record = BackupManifestRecord(jobId: job.id!, format: manifest.format, entryCount: manifest.entries.count,
+                                              manifestJson: manifestJSON, createdAt: manifest.createdAt)
+            try record.upsert(db)
+        }
+    }
+
+    public func job(id: Int64) throws -> BackupJob? {
+        try database.read { db in try BackupJob.fetchOne(db, key: id) }
+    }
+
+    public func job(uuid: String) throws -> BackupJob? {
+        try database.read { db in try BackupJob.filter(Column("uuid") == uuid.lowercased()).fetchOne(db) }
+    }
+
+    public func jobs(kind: BackupKind? = nil, status: JobStatus? = nil, limit: Int = 100, offset: Int = 0) throws -> [BackupJob] {
+        try database.read { db in
+            var request = BackupJob.all()
+            if let kind { request = request.filter(Column("kind") == kind) }
+            if let status { request = request.filter(Column("status") == status) }
+            return try request.order(Column("started_at").desc, Column("id").desc).limit(limit, offset: offset).fetchAll(db)
+        }
+    }
+
+    public func runningJobs() throws -> [BackupJob] {
+        try database.read { db in try BackupJob.filter(Column("status") == JobStatus.running).fetchAll(db) }
+    }
+
+    public func manifest(jobId: Int64) throws -> Manifest? {
+        try database.read { db in
+            guard let record = try BackupManifestRecord.fetchOne(db, key: jobId) else { return nil }
+            return try Manifest.decode(Array(record.manifestJson.utf8))
+        }
+    }
+
+    // MARK: Restore jobs
+
+    public func insert(_ restore: RestoreJob) throws -> RestoreJob {
+        try database.write { db in
+            var restore = restore
+            try restore.insert(db)
+            return restore
+        }
+    }
+
+    public func update(_ restore: RestoreJob) throws {
+        try database.write { db in try restore.update(db) }
+    }
+
+    public func restoreJobs(limit: Int = 100) throws -> [RestoreJob] {
+        try database.read { db in try RestoreJob.order(Column("id").desc).limit(limit).fetchAll(db) }
+    }
+
+    public func runningRestores() throws -> [RestoreJob] {
+        try database.read { db in try RestoreJob.filter(Column("status") == RestoreStatus.running).fetchAll(db) }
+    }
+
+    // MARK: Alerts and audit
+
+    /// Raises an alert; an unacknowledged alert of the same kind and message is counted again
+    /// instead of repeated, so a failing hourly job does not flood the dashboard.
+    @discardableResult
+    public func raiseAlert(_ severity: AlertSeverity, kind: String, message: String, detail: String? = nil, at now: Date = Date()) throws -> Alert {
+        try database.write { db in
+            if var existing = try Alert
+                .filter(Column("kind") == kind && Column("message") == message && Column("acknowledged_at") == nil)
+                .fetchOne(db) {
+                existing.count += 1
+                existing.lastSeenAt = now
+                existing.detail = detail ?? existing.detail
+                try existing.update(db)
+                return existing
+            }
+            var alert = Alert(severity: severity, kind: kind, message: message, detail: detail, createdAt: now, lastSeenAt: now, count: 1)
+            try alert.insert(db)
+            return alert
+        }
+    }
+
+    public func alerts(includeAcknowledged: Bool = false) throws -> [Alert] {
+        try database.read { db in
+            var request = Alert.order(Column("last_seen_at").desc)
+            if !includeAcknowledged { request = request.filter(Column("acknowledged_at") == nil) }
+            return try request.fetchAll(db)
+        }
+    }
+
+    public func audit(_ entry: AuditEntry) throws {
+        try database.write { db in
+            var entry = entry
+            try entry.insert(db)
+        }
+    }
+
+    public func auditLog(limit: Int = 100) throws -> [AuditEntry] {
+        try database.read { db in try AuditEntry.order(Column("id").desc).limit(limit).fetchAll(db) }
+    }
+}

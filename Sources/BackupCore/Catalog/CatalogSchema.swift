@@ -1,0 +1,98 @@
+import GRDB
+
+/// The catalog's migrations. Append new migrations; never edit a shipped one.
+enum CatalogSchema {
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1: jobs, manifests, destinations, settings, restores, audit, alerts") { db in
+            try db.create(table: "backup_job") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("uuid", .text).notNull().unique()
+                t.column("kind", .text).notNull().indexed()
+                t.column("trigger", .text).notNull()
+                t.column("status", .text).notNull().indexed()
+                t.column("started_at", .datetime).notNull().indexed()
+                t.column("finished_at", .datetime)
+                t.column("size", .integer)
+                t.column("sha256", .text)
+                t.column("path", .text)
+                t.column("parent_id", .integer).references("backup_job")
+                t.column("error", .text)
+                t.column("error_detail", .text)
+                t.column("user_id", .text)
+                t.column("station_id", .text)
+                t.column("pid", .integer)
+                t.column("snapshot_started_at", .datetime)
+                t.column("snapshot_finished_at", .datetime)
+                t.column("image_sha256", .text)
+                t.column("deleted_at", .datetime)
+                t.column("deleted_by", .text)
+            }
+            try db.create(table: "backup_manifest") { t in
+                t.primaryKey("job_id", .integer).references("backup_job", onDelete: .cascade)
+                t.column("format", .text).notNull()
+                t.column("entry_count", .integer).notNull()
+                t.column("manifest_json", .text).notNull()
+                t.column("created_at", .datetime).notNull()
+            }
+            try db.create(table: "backup_dest_object") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("job_id", .integer).notNull().references("backup_job").indexed()
+                t.column("destination", .text).notNull()
+                t.column("remote_id", .text)
+                t.column("status", .text).notNull()
+                t.column("size", .integer)
+                t.column("md5", .text)
+                t.column("created_at", .datetime).notNull()
+                t.column("verified_at", .datetime)
+                t.column("deleted_at", .datetime)
+                t.column("error", .text)
+            }
+            try db.create(table: "backup_settings") { t in
+                t.primaryKey("key", .text)
+                t.column("value", .text).notNull()
+                t.column("updated_at", .datetime).notNull()
+            }
+            try db.create(table: "restore_job") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("source_job_id", .integer).references("backup_job")
+                t.column("source_backup_id", .text)
+                t.column("source_path", .text).notNull()
+                t.column("target_path", .text).notNull()
+                t.column("status", .text).notNull()
+                t.column("started_at", .datetime).notNull()
+                t.column("finished_at", .datetime)
+                t.column("pre_restore_path", .text)
+                t.column("restored_image_sha256", .text)
+                t.column("error", .text)
+                t.column("error_detail", .text)
+                t.column("user_id", .text)
+                t.column("station_id", .text)
+                t.column("pid", .integer)
+            }
+            try db.create(table: "audit_log") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("at", .datetime).notNull().indexed()
+                t.column("user_id", .text)
+                t.column("station_id", .text)
+                t.column("client", .text)
+                t.column("action", .text).notNull()
+                t.column("target", .text)
+                t.column("outcome", .text).notNull()
+                t.column("detail", .text)
+            }
+            try db.create(table: "alert") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("severity", .text).notNull()
+                t.column("kind", .text).notNull()
+                t.column("message", .text).notNull()
+                t.column("detail", .text)
+                t.column("created_at", .datetime).notNull()
+                t.column("last_seen_at", .datetime).notNull()
+                t.column("count", .integer).notNull().defaults(to: 1)
+                t.column("acknowledged_at", .datetime)
+            }
+        }
+        return m
+    }
+}

@@ -1,0 +1,181 @@
+import Foundation
+import GRDB
+
+public enum JobTrigger: String, Codable, Sendable {
+    case manual, scheduled, api
+    case preRestore = "pre-restore"
+}
+
+public enum JobStatus: String, Codable, Sendable {
+    case running, succeeded, failed, deleted
+}
+
+/// One backup run: the spec's Backup_Job. A row is never dropped; deletion sets `status` and `deletedAt`.
+public struct BackupJob: Codable, Sendable, Equatable, Identifiable {
+    public var id: Int64?
+    /// Globally unique, written into the archive's manifest: how an archive found on disk or on Drive
+    /// is matched to its record.
+    public var uuid: String
+    public var kind: BackupKind
+    public var trigger: JobTrigger
+    public var status: JobStatus
+    public var startedAt: Date
+    public var finishedAt: Date?
+    public var size: Int64?
+    public var sha256: String?
+    public var path: String?
+    public var parentId: Int64?
+    public var error: String?
+    public var errorDetail: String?
+    public var userId: String?
+    public var stationId: String?
+    /// The process that runs the job; a `running` row whose process is gone was interrupted.
+    public var pid: Int32?
+    public var snapshotStartedAt: Date?
+    public var snapshotFinishedAt: Date?
+    public var imageSha256: String?
+    public var deletedAt: Date?
+    public var deletedBy: String?
+
+    public init(uuid: String = UUID().uuidString.lowercased(), kind: BackupKind, trigger: JobTrigger,
+                startedAt: Date, userId: String? = nil, stationId: String? = nil) {
+        self.uuid = uuid
+        self.kind = kind
+        self.trigger = trigger
+        self.status = .running
+        self.startedAt = startedAt
+        self.userId = userId
+        self.stationId = stationId
+        self.pid = getpid()
+    }
+}
+
+/// The manifest of a successful backup, kept in the catalog so the list and the API need not open archives.
+public struct BackupManifestRecord: Codable, Sendable, Equatable {
+    public var jobId: Int64
+    public var format: String
+    public var entryCount: Int
+    public var manifestJson: String
+    public var createdAt: Date
+}
+
+/// A copy of an archive on a destination (Google Drive later): its remote id and state.
+public struct BackupDestObject: Codable, Sendable, Equatable, Identifiable {
+    public var id: Int64?
+    public var jobId: Int64
+    public var destination: String
+    public var remoteId: String?
+    public var status: String
+    public var size: Int64?
+    public var md5: String?
+    public var createdAt: Date
+    public var verifiedAt: Date?
+    public var deletedAt: Date?
+    public var error: String?
+}
+
+/// One setting: a key and its JSON value.
+public struct BackupSetting: Codable, Sendable, Equatable {
+    public var key: String
+    public var value: String
+    public var updatedAt: Date
+}
+
+public enum RestoreStatus: String, Codable, Sendable {
+    case running, succeeded, failed
+}
+
+/// One restore run: the spec's Restore_Job.
+public struct RestoreJob: Codable, Sendable, Equatable, Identifiable {
+    public var id: Int64?
+    public var sourceJobId: Int64?
+    public var sourceBackupId: String?
+    public var sourcePath: String
+    public var targetPath: String
+    public var status: RestoreStatus
+    public var startedAt: Date
+    public var finishedAt: Date?
+    /// The copy of the live database taken just before it was replaced; the way back.
+    public var preRestorePath: String?
+    public var restoredImageSha256: String?
+    public var error: String?
+    public var errorDetail: String?
+    public var userId: String?
+    public var stationId: String?
+    public var pid: Int32?
+}
+
+public struct AuditEntry: Codable, Sendable, Equatable, Identifiable {
+    public var id: Int64?
+    public var at: Date
+    public var userId: String?
+    public var stationId: String?
+    public var client: String?
+    public var action: String
+    public var target: String?
+    public var outcome: String
+    public var detail: String?
+}
+
+public enum AlertSeverity: String, Codable, Sendable {
+    case info, warning, critical
+}
+
+public struct Alert: Codable, Sendable, Equatable, Identifiable {
+    public var id: Int64?
+    public var severity: AlertSeverity
+    public var kind: String
+    public var message: String
+    public var detail: String?
+    public var createdAt: Date
+    public var lastSeenAt: Date
+    public var count: Int
+    public var acknowledgedAt: Date?
+}
+
+// MARK: - GRDB persistence: snake_case columns, enums stored as their raw text.
+
+extension BackupKind: DatabaseValueConvertible {}
+extension JobTrigger: DatabaseValueConvertible {}
+extension JobStatus: DatabaseValueConvertible {}
+extension RestoreStatus: DatabaseValueConvertible {}
+extension AlertSeverity: DatabaseValueConvertible {}
+
+protocol SnakeCaseRecord: FetchableRecord, MutablePersistableRecord {}
+extension SnakeCaseRecord {
+    public static var databaseColumnDecodingStrategy: DatabaseColumnDecodingStrategy { .convertFromSnakeCase }
+    public static var databaseColumnEncodingStrategy: DatabaseColumnEncodingStrategy { .convertToSnakeCase }
+}
+
+extension BackupJob: SnakeCaseRecord {
+    public static let databaseTableName = "backup_job"
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+extension BackupManifestRecord: SnakeCaseRecord {
+    public static let databaseTableName = "backup_manifest"
+}
+
+extension BackupDestObject: SnakeCaseRecord {
+    public static let databaseTableName = "backup_dest_object"
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+extension BackupSetting: SnakeCaseRecord {
+    public static let databaseTableName = "backup_settings"
+}
+
+extension RestoreJob: SnakeCaseRecord {
+    public static let databaseTableName = "restore_job"
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+extension AuditEntry: SnakeCaseRecord {
+    public static let databaseTableName = "audit_log"
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+extension Alert: SnakeCaseRecord {
+    public static let databaseTableName = "alert"
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}

@@ -1,0 +1,102 @@
+import Foundation
+import TOMLKit
+
+/// Everything the service needs to know about the store it protects and where it keeps its state.
+/// Read from a TOML file (`--config FILE`); command-line flags override the file.
+///
+///     [store]
+///     pos_db = "/srv/pos/pos.db"
+///     uploads = "/srv/pos/uploads"
+///     config_files = ["/srv/pos/config/pos.toml"]
+///
+///     [service]
+///     data_dir = "/var/lib/caps-backup"
+///     listen = "127.0.0.1:8080"
+///
+///     [auth]
+///     jwt_secret = "…"
+public struct ServiceConfig: Sendable, Equatable {
+    public static let defaultDataDirectory = "/var/lib/caps-backup"
+    public static let defaultListen = "127.0.0.1:8080"
+
+    public var posDatabase: URL?
+    public var uploads: URL?
+    public var configFiles: [URL] = []
+    public var dataDirectory = URL(fileURLWithPath: ServiceConfig.defaultDataDirectory)
+    public var listen = ServiceConfig.defaultListen
+    public var jwtSecret: String?
+
+    public init() {}
+
+    /// Parses a config file. Unknown keys are an error: a misspelt key silently ignored would
+    /// leave a store unprotected.
+    public static func load(_ url: URL) throws -> ServiceConfig {
+        let text: String
+        do {
+            text = try String(contentsOf: url, encoding: .utf8)
+        } catch {
+            throw BackupError(.configuration, "The config file \(url.path) could not be read.", detail: "\(error)")
+        }
+        return try parse(text, relativeTo: url.deletingLastPathComponent())
+    }
+
+    public static func parse(_ text: String, relativeTo base: URL) throws -> ServiceConfig {
+        let file: ConfigFile
+        do {
+            file = try TOMLDecoder(strictDecoding: true).decode(ConfigFile.self, from: text)
+        } catch let error as TOMLParseError {
+            throw BackupError(.configuration, "The config file is not valid TOML: \(error.description) at \(error.source.begin).")
+        } catch {
+            throw BackupError(.configuration, "The config file has an unknown or mistyped setting.", detail: "\(error)")
+        }
+        func path(_ p: String) -> URL {
+            p.hasPrefix("/") ? URL(fileURLWithPath: p) : base.appendingPathComponent(p).standardizedFileURL
+        }
+        var config = ServiceConfig()
+        config.posDatabase = file.store?.posDb.map(path)
+        config.uploads = file.store?.uploads.map(path)
+        config.configFiles = (file.store?.configFiles ?? []).map(path)
+        if let dir = file.service?.dataDir { config.dataDirectory = path(dir) }
+        if let listen = file.service?.listen { config.listen = listen }
+        config.jwtSecret = file.auth?.jwtSecret
+        return config
+    }
+
+    /// The POS database, or a clear error when neither the file nor the flags name it.
+    public func requirePOSDatabase() throws -> URL {
+        guard let posDatabase else {
+            throw BackupError(.configuration, "No POS database is configured: pass --pos-db PATH or set [store] pos_db in the config file.")
+        }
+        return posDatabase
+    }
+}
+
+private struct ConfigFile: Decodable {
+    var store: Store?
+    var service: Service?
+    var auth: Auth?
+
+    struct Store: Decodable {
+        var posDb: String?
+        var uploads: String?
+        var configFiles: [String]?
+        enum CodingKeys: String, CodingKey {
+            case posDb = "pos_db", uploads, configFiles = "config_files"
+        }
+    }
+
+    struct Service: Decodable {
+        var dataDir: String?
+        var listen: String?
+        enum CodingKeys: String, CodingKey {
+            case dataDir = "data_dir", listen
+        }
+    }
+
+    struct Auth: Decodable {
+        var jwtSecret: String?
+        enum CodingKeys: String, CodingKey {
+            case jwtSecret = "jwt_secret"
+        }
+    }
+}

@@ -1,0 +1,182 @@
+import Foundation
+
+/// A backup failed: the error and the job's final record (status `failed`, error recorded).
+public struct BackupFailure: Error, CustomStringConvertible {
+    public var error: BackupError
+    public var job: BackupJob
+    public var description: String { error.description }
+}
+
+/// A full database backup, end to end (R1.2–R1.7):
+/// free-space check → `VACUUM INTO` snapshot → parallel gzip straight into the ZIP → config files →
+/// manifest → fsync → read the archive back and verify it → publish by rename → record success.
+///
+/// Until the final rename nothing is visible under `archives/`; until the catalog says `succeeded`
+/// the job is not counted as a backup. A crash anywhere leaves a `running` row that start-up
+/// recovery turns into `failed`, with its leftovers filed under `failed/`.
+public struct DatabaseBackupJob: Sendable {
+    public let context: BackupContext
+    public init(context: BackupContext) { self.context = context }
+
+    public func run(trigger: JobTrigger, actor: BackupContext.Actor = .system, progress: ProgressHandler? = nil) throws -> BackupJob {
+        let lock = try JobLock.acquireOrThrow(context.dataDirectory)
+        defer { withExtendedLifetime(lock) {} }
+        try JobRecovery(context: context).recoverInterruptedJobs()
+        return try runLocked(trigger: trigger, actor: actor, progress: progress)
+    }
+
+    /// For callers that already hold the job lock (restore's pre-restore archive, the scheduler).
+    func runLocked(trigger: JobTrigger, actor: BackupContext.Actor, progress: ProgressHandler?) throws -> BackupJob {
+        let source = try context.requirePOSDatabase()
+        var job = try context.catalog.insert(BackupJob(kind: .dbFull, trigger: trigger, startedAt: context.now(),
+                                                       userId: actor.userId, stationId: actor.stationId))
+        let work = context.dataDirectory.work(job.uuid)
+        do {
+            try checkFreeSpace(for: source)
+            try POSIXFile.makePrivateDirectory(work)
+            job = try produce(job, source: source, work: work, progress: progress)
+            try? FileManager.default.removeItem(at: work)
+            audit(job, actor: actor, outcome: "succeeded")
+            return job
+        } catch {
+            let failure = BackupError.wrap(error, "The database backup failed.")
+            job.status = .failed
+            job.finishedAt = context.now()
+            job.error = failure.message
+            job.errorDetail = failure.detail
+            try? context.catalog.update(job)
+            JobRecovery(context: context).fileLeftovers(of: job)
+            audit(job, actor: actor, outcome: "failed", detail: failure.message)
+            try? context.catalog.raiseAlert(
+                failure.code == .insufficientSpace ? .critical : .warning,
+                kind: failure.code == .insufficientSpace ? "disk-space" : "backup-failed",
+                message: "Database backup failed: \(failure.message)", detail: failure.detail, at: context.now())
+            throw BackupFailure(error: failure, job: job)
+        }
+    }
+
+    private func audit(_ job: BackupJob, actor: BackupContext.Actor, outcome: String, detail: String? = nil) {
+        try? context.catalog.audit(AuditEntry(at: context.now(), userId: actor.userId, stationId: actor.stationId, client: actor.client,
+                                              action: "backup.\(job.kind.rawValue)", target: "backup \(job.id ?? 0)", outcome: outcome,
+                                              detail: detail ?? job.path))
+    }
+
+    private func checkFreeSpace(for source: URL) throws {
+        // The snapshot is as large as the database; the archive at most about as large again.
+        let databaseSize = (try? POSIXFile.fileSize(source)) ?? 0
+        let walSize = (try? POSIXFile.fileSize(URL(fileURLWithPath: source.path + "-wal"))) ?? 0
+        let needed = (databaseSize + walSize) * 2 + (64 << 20)
+        let available = try context.availableBytes(context.dataDirectory.root)
+        guard available >= needed else {
+            throw BackupError(.insufficientSpace,
+                              "Not enough free disk space for a backup: \(ByteCount.format(needed)) needed, \(ByteCount.format(available)) free.",
+                              detail: "data dir \(context.dataDirectory.root.path)")
+        }
+    }
+
+    private func produce(_ started: BackupJob, source: URL, work: URL, progress: ProgressHandler?) throws -> BackupJob {
+        var job = started
+        let snapshotURL = work.appendingPathComponent("snapshot.sqlite")
+        progress?(ProgressEvent(phase: "snapshot", bytesDone: 0, bytesTotal: 0))
+        let snapshot = try DatabaseSnapshotter().snapshot(of: source, into: snapshotURL)
+        if snapshot.journalMode != "wal" {
+            try? context.catalog.raiseAlert(.warning, kind: "journal-mode",
+                message: "The POS database is in \(snapshot.journalMode) journal mode: each backup blocks the POS's sales while it reads. Ask the POS vendor to enable WAL mode.",
+                at: context.now())
+        }
+
+        let stamp = Timestamp.fileStamp(snapshot.startedAt)
+        let archiveName = "\(job.kind.rawValue)-\(stamp)-\(job.id!).zip"
+        let partial = work.appendingPathComponent(archiveName + ".partial")
+        let writer = try ZipWriter(creating: partial)
+        defer { writer.abandon() }
+
+        let databaseEntry = "db/\(source.deletingPathExtension().lastPathComponent).sqlite.gz"
+        try writer.beginEntry(databaseEntry, modified: snapshot.startedAt)
+        let snapshotFD = try POSIXFile.openForReading(snapshotURL)
+        defer { close(snapshotFD) }
+        let gzip = ParallelGzip()
+        let compressed = try gzip.compress(fd: snapshotFD, size: snapshot.size, sink: { try writer.write($0) }) { done in
+            progress?(ProgressEvent(phase: "compress", bytesDone: done, bytesTotal: snapshot.size))
+        }
+        let dbInfo = try writer.endEntry()
+        var entries = [Manifest.Entry(path: dbInfo.name, size: dbInfo.size, sha256: dbInfo.sha256, sourcePath: source.path)]
+        entries += try ConfigFileCollector(files: context.configFiles).add(to: writer, modified: snapshot.startedAt)
+
+        var manifest = Manifest(backupId: job.uuid, kind: job.kind, createdAt: context.now(), host: context.host,
+                                toolVersion: BackupContext.toolVersion, entries: entries)
+        manifest.database = Manifest.DatabaseImage(
+            entry: databaseEntry, sourcePath: source.path, pageSize: snapshot.pageSize, pageCount: snapshot.pageCount,
+            imageSize: compressed.plainSize, imageSha256: compressed.plainSHA256, journalMode: snapshot.journalMode,
+            snapshotStartedAt: Timestamp.floorMillisecond(snapshot.startedAt),
+            snapshotFinishedAt: Timestamp.ceilMillisecond(snapshot.finishedAt),
+            gzipBlockSize: gzip.blockSize, gzipMembers: compressed.memberSizes, checkedAtBackup: nil)
+        let manifestBytes = try manifest.encoded()
+        try writer.addEntry(Manifest.entryName, data: manifestBytes, modified: snapshot.startedAt)
+        try writer.finish()
+
+        // Read back what is on disk before calling it a backup: structure, manifest, every entry.
+        progress?(ProgressEvent(phase: "verify", bytesDone: 0, bytesTotal: 0))
+        let verified = try ArchiveVerifier().verify(partial) { progress?($0) }
+        let archiveSize = try POSIXFile.fileSize(partial)
+
+        // Publish: sidecar first, then the archive; each rename is atomic, the directory is synced.
+        let folder = context.dataDirectory.archives(job.kind)
+        let published = folder.appendingPathComponent(archiveName)
+        job.path = published.path
+        job.sha256 = verified.sha256
+        job.size = Int64(archiveSize)
+        job.imageSha256 = compressed.plainSHA256
+        job.snapshotStartedAt = snapshot.startedAt
+        job.snapshotFinishedAt = snapshot.finishedAt
+        try context.catalog.update(job)
+        let sidecarTemp = work.appendingPathComponent(archiveName + ".sha256")
+        let sidecarFD = try POSIXFile.createPrivate(sidecarTemp)
+        try Array(Checksums.sidecarLine(sha256: verified.sha256, fileName: archiveName).utf8).withUnsafeBytes {
+            try POSIXFile.writeAll(sidecarFD, $0)
+        }
+        try POSIXFile.fsyncFile(sidecarFD)
+        close(sidecarFD)
+        try POSIXFile.rename(sidecarTemp, to: Checksums.sidecarURL(for: published))
+        try POSIXFile.rename(partial, to: published)
+        try POSIXFile.fsyncDirectory(folder)
+
+        job.status = .succeeded
+        job.finishedAt = context.now()
+        try context.catalog.complete(job, manifest: manifest, manifestJSON: String(decoding: manifestBytes, as: UTF8.self))
+        progress?(ProgressEvent(phase: "done", bytesDone: UInt64(archiveSize), bytesTotal: UInt64(archiveSize)))
+        return job
+    }
+}
+
+/// Adds the store's config files to an archive under `config/`, same retention as the database.
+struct ConfigFileCollector {
+    static let maxFileSize: UInt64 = 16 << 20
+    let files: [URL]
+
+    func add(to writer: ZipWriter, modified: Date) throws -> [Manifest.Entry] {
+        var entries: [Manifest.Entry] = []
+        var used = Set<String>()
+        for file in files {
+            let size: UInt64
+            do { size = try POSIXFile.fileSize(file) } catch {
+                throw BackupError(.notFound, "A configured config file is missing: \(file.path).")
+            }
+            guard size <= Self.maxFileSize else {
+                throw BackupError(.invalidInput, "The config file \(file.path) is larger than \(ByteCount.format(Self.maxFileSize)); is it really a config file?")
+            }
+            // Two files may share a name (two folders' settings.json): number the later ones.
+            var name = file.lastPathComponent
+            var n = 2
+            while !used.insert(name).inserted {
+                name = "\(file.deletingPathExtension().lastPathComponent)-\(n).\(file.pathExtension)"
+                n += 1
+            }
+            let data = try [UInt8](Data(contentsOf: file))
+            let mode = UInt16((try? POSIXFile.mode(file)) ?? 0o600)
+            let info = try writer.addEntry("config/\(name)", data: data, modified: modified, mode: mode)
+            entries.append(Manifest.Entry(path: info.name, size: info.size, sha256: info.sha256, sourcePath: file.path))
+        }
+        return entries
+    }
+}

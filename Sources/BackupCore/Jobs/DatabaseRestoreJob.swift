@@ -1,0 +1,192 @@
+import Foundation
+
+/// Where a restore takes its database from.
+public enum RestoreSource: Sendable {
+    /// A backup recorded in the catalog (its SHA-256 there must match the archive).
+    case backup(BackupJob)
+    /// An archive file, e.g. copied from another machine or downloaded from Drive.
+    case archive(URL)
+    /// A plain SQLite file, such as a pre-restore snapshot.
+    case databaseFile(URL)
+}
+
+/// A restore failed: what happened, the record, and what the store manager can do now.
+public struct RestoreFailure: Error, CustomStringConvertible {
+    public var error: BackupError
+    public var restore: RestoreJob?
+    public var recoverySteps: [String]
+    public var description: String { error.description }
+}
+
+/// Restores the POS database (R7.1–R7.6).
+///
+/// Everything is checked before the live database is touched: the archive's SHA-256, its
+/// structure and entries, the image's SHA-256 against the manifest, and `PRAGMA integrity_check`.
+/// Then a pre-restore copy is taken, and the verified image is applied with the online backup API
+/// as one write transaction on the live file. We never rename a file over the database: the POS
+/// holds it open and would keep writing to the old inode, and a stale -wal/-shm pair next to a new
+/// file can corrupt it. Inside one transaction every other connection sees the old content or the
+/// new, and a crash at any point leaves the old.
+public struct DatabaseRestoreJob: Sendable {
+    public let context: BackupContext
+    public init(context: BackupContext) { self.context = context }
+
+    public func run(_ source: RestoreSource, preRestoreSnapshot: Bool = true, actor: BackupContext.Actor = .system,
+                    progress: ProgressHandler? = nil) throws -> RestoreJob {
+        let lock = try JobLock.acquireOrThrow(context.dataDirectory)
+        defer { withExtendedLifetime(lock) {} }
+        try JobRecovery(context: context).recoverInterruptedJobs()
+        let target = try context.requirePOSDatabase()
+
+        var restore = RestoreJob(sourcePath: sourcePath(source), targetPath: target.path, status: .running, startedAt: context.now(),
+                                 userId: actor.userId, stationId: actor.stationId, pid: getpid())
+        if case .backup(let job) = source {
+            restore.sourceJobId = job.id
+            restore.sourceBackupId = job.uuid
+        }
+        restore = try context.catalog.insert(restore)
+        let work = context.dataDirectory.work("restore-\(restore.id!)")
+        var liveTouched = false
+        do {
+            try POSIXFile.makePrivateDirectory(work)
+            let image = work.appendingPathComponent("image.sqlite")
+            restore.restoredImageSha256 = try prepareImage(source, into: image, restoreBackupId: &restore.sourceBackupId, progress: progress)
+            progress?(ProgressEvent(phase: "integrity-check", bytesDone: 0, bytesTotal: 0))
+            try checkIntegrity(of: image)
+
+            if POSIXFile.exists(target), preRestoreSnapshot {
+                progress?(ProgressEvent(phase: "pre-restore-snapshot", bytesDone: 0, bytesTotal: 0))
+                let copy = context.dataDirectory.preRestore.appendingPathComponent(
+                    "\(target.deletingPathExtension().lastPathComponent)-before-restore-\(restore.id!)-\(Timestamp.fileStamp(context.now())).sqlite")
+                try DatabaseSnapshotter().copy(of: target, into: copy)
+                restore.preRestorePath = copy.path
+                try context.catalog.update(restore)
+            }
+
+            progress?(ProgressEvent(phase: "apply", bytesDone: 0, bytesTotal: 0))
+            try matchLiveFormat(image: image, target: target)
+            liveTouched = true
+            try LiveDatabaseReplacer().replace(target, with: image)
+
+            restore.status = .succeeded
+            restore.finishedAt = context.now()
+            try context.catalog.update(restore)
+            try? context.catalog.audit(AuditEntry(at: context.now(), userId: actor.userId, stationId: actor.stationId, client: actor.client,
+                                                  action: "restore", target: restore.sourcePath, outcome: "succeeded",
+                                                  detail: "restore \(restore.id!) into \(target.path)"))
+            try? FileManager.default.removeItem(at: work)
+            progress?(ProgressEvent(phase: "done", bytesDone: 1, bytesTotal: 1))
+            return restore
+        } catch {
+            let failure = BackupError.wrap(error, "The restore failed.")
+            restore.status = .failed
+            restore.finishedAt = context.now()
+            restore.error = failure.message
+            restore.errorDetail = failure.detail
+            try? context.catalog.update(restore)
+            try? FileManager.default.removeItem(at: work)
+            try? context.catalog.raiseAlert(.critical, kind: "restore-failed", message: "A restore failed: \(failure.message)",
+                                            detail: failure.detail, at: context.now())
+            try? context.catalog.audit(AuditEntry(at: context.now(), userId: actor.userId, stationId: actor.stationId, client: actor.client,
+                                                  action: "restore", target: restore.sourcePath, outcome: "failed", detail: failure.message))
+            throw RestoreFailure(error: failure, restore: restore,
+                                 recoverySteps: recoverySteps(target: target, preRestore: restore.preRestorePath, liveTouched: liveTouched))
+        }
+    }
+
+    private func sourcePath(_ source: RestoreSource) -> String {
+        switch source {
+        case .backup(let job): job.path ?? "backup \(job.id ?? 0)"
+        case .archive(let url), .databaseFile(let url): url.path
+        }
+    }
+
+    /// Produces the verified replacement image in `image`; returns its SHA-256.
+    private func prepareImage(_ source: RestoreSource, into image: URL, restoreBackupId: inout String?, progress: ProgressHandler?) throws -> String {
+        switch source {
+        case .backup(let job):
+            guard job.status == .succeeded, let path = job.path else {
+                throw BackupError(.invalidInput, "Backup \(job.id ?? 0) is \(job.status.rawValue) and cannot be restored.")
+            }
+            return try extract(URL(fileURLWithPath: path), expected: job.sha256, into: image, progress: progress)
+        case .archive(let url):
+            let sha = try extract(url, expected: nil, into: image, progress: progress)
+            return sha
+        case .databaseFile(let url):
+            progress?(ProgressEvent(phase: "copy", bytesDone: 0, bytesTotal: 0))
+            try DatabaseSnapshotter().copy(of: url, into: image)
+            return try Checksums.sha256(of: image)
+        }
+    }
+
+    private func extract(_ archive: URL, expected: String?, into image: URL, progress: ProgressHandler?) throws -> String {
+        let verified = try ArchiveVerifier().verify(archive, expectedSHA256: expected, progress: progress)
+        guard let database = verified.manifest.database else {
+            throw BackupError(.invalidInput, "This archive holds no database (it is a \(verified.manifest.kind.rawValue) backup).")
+        }
+        try DatabaseExtractor().extract(verified, to: image, progress: progress)
+        return database.imageSha256
+    }
+
+    private func checkIntegrity(of image: URL) throws {
+        let connection = try SQLiteConnection(path: image.path, mode: .readOnly)
+        if let problems = try connection.integrityProblems() {
+            throw BackupError(.corruptArchive, "The database in the backup fails SQLite's integrity check and will not be restored.",
+                              detail: problems.prefix(5).joined(separator: "; "))
+        }
+    }
+
+    /// The backup API needs equal page sizes when the live file is in WAL mode, and copies the
+    /// image's header (journal mode included): give the image the live file's format first.
+    private func matchLiveFormat(image: URL, target: URL) throws {
+        guard POSIXFile.exists(target) else { return }
+        let live = try SQLiteConnection(path: target.path, mode: .readOnly)
+        let liveMode = (try live.scalar("PRAGMA journal_mode") ?? "delete").lowercased()
+        let livePageSize = try live.integer("PRAGMA page_size")
+        let connection = try SQLiteConnection(path: image.path, mode: .readWrite)
+        if try connection.integer("PRAGMA page_size") != livePageSize {
+            try connection.execute("PRAGMA journal_mode=DELETE; PRAGMA page_size=\(livePageSize); VACUUM;")
+        }
+        if liveMode == "wal" {
+            try connection.execute("PRAGMA journal_mode=WAL")
+        }
+    }
+
+    private func recoverySteps(target: URL, preRestore: String?, liveTouched: Bool) -> [String] {
+        var steps: [String] = []
+        if liveTouched {
+            steps.append("The live database \(target.path) holds either its previous content or the restored one: the swap is a single transaction, never a mix.")
+        } else {
+            steps.append("The live database \(target.path) was not changed.")
+        }
+        if let preRestore {
+            steps.append("A copy of the database as it was before this restore is kept at \(preRestore).")
+            steps.append("To return to it: caps-backup restore \(preRestore) --yes")
+            steps.append("Without caps-backup: stop the POS, then run: sqlite3 \(target.path) \".restore '\(preRestore)'\"")
+        }
+        steps.append("Details are in the restore job record: caps-backup list --restores")
+        return steps
+    }
+}
+
+/// Applies a verified image to the live database in one write transaction (see DatabaseRestoreJob).
+public struct LiveDatabaseReplacer: Sendable {
+    public init() {}
+
+    public func replace(_ target: URL, with image: URL) throws {
+        if !POSIXFile.exists(target) {
+            // Fresh install: a new file, private until the technician hands it to the POS user.
+            close(try POSIXFile.createPrivate(target))
+        }
+        let source = try SQLiteConnection(path: image.path, mode: .readOnly)
+        let live = try SQLiteConnection(path: target.path, mode: .readWrite, busyTimeoutMs: 30_000)
+        try live.replaceContents(from: source)
+        let expectedPages = try source.integer("PRAGMA page_count")
+        let actualPages = try live.integer("PRAGMA page_count")
+        guard expectedPages == actualPages else {
+            throw BackupError(.database, "The restored database does not have the expected size.", detail: "pages \(actualPages) != \(expectedPages)")
+        }
+        // Fold the new pages into the main file when nobody is reading; never block the POS for it.
+        _ = try? live.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    }
+}

@@ -1,0 +1,77 @@
+import Foundation
+
+/// Cleans up after crashes. Runs with the job lock held, so any job still marked `running` belongs
+/// to a process that is gone: its row becomes `failed`, and whatever it left in `tmp/` (or had
+/// already published without recording success) is filed under `failed/<job id>/` for a technician.
+public struct JobRecovery: Sendable {
+    /// How many failed jobs' leftovers are kept; older ones are removed (a snapshot can be large).
+    public static let keptFailedJobs = 5
+    public let context: BackupContext
+
+    public init(context: BackupContext) { self.context = context }
+
+    public func recoverInterruptedJobs() throws {
+        let catalog = context.catalog
+        var known = Set<String>()
+        for var job in try catalog.runningJobs() {
+            known.insert(job.uuid)
+            job.status = .failed
+            job.finishedAt = context.now()
+            job.error = "Interrupted: the backup process stopped before the job finished."
+            try catalog.update(job)
+            fileLeftovers(of: job)
+            try? catalog.raiseAlert(.warning, kind: "backup-interrupted",
+                                    message: "A \(job.kind.rawValue) backup was interrupted (the process stopped); the next backup will run normally.",
+                                    at: context.now())
+        }
+        for var restore in try catalog.runningRestores() {
+            restore.status = .failed
+            restore.finishedAt = context.now()
+            restore.error = "Interrupted: the restore process stopped before it finished. The live database holds either its old content or the restored one, never a mix."
+            try catalog.update(restore)
+            known.insert("restore-\(restore.id!)")
+            try? FileManager.default.removeItem(at: context.dataDirectory.work("restore-\(restore.id!)"))
+        }
+        // Anything else in tmp/ belongs to no job we know: keep it for inspection, out of the way.
+        let strays = (try? FileManager.default.contentsOfDirectory(atPath: context.dataDirectory.tmp.path)) ?? []
+        for name in strays where !known.contains(name) {
+            let from = context.dataDirectory.tmp.appendingPathComponent(name)
+            try? POSIXFile.makePrivateDirectory(context.dataDirectory.failedRoot)
+            try? POSIXFile.rename(from, to: context.dataDirectory.failed("orphan-\(name)"))
+        }
+        pruneFailedFolder()
+    }
+
+    /// Moves what a failed job left (work folder, an archive published without success) to `failed/<id>/`.
+    public func fileLeftovers(of job: BackupJob) {
+        let fm = FileManager.default
+        let target = context.dataDirectory.failed(String(job.id ?? 0))
+        let work = context.dataDirectory.work(job.uuid)
+        if POSIXFile.exists(work) {
+            try? fm.removeItem(at: target)
+            try? POSIXFile.rename(work, to: target)
+        }
+        if let path = job.path, job.status != .succeeded {
+            let archive = URL(fileURLWithPath: path)
+            for file in [archive, Checksums.sidecarURL(for: archive)] where POSIXFile.exists(file) {
+                try? POSIXFile.makePrivateDirectory(target)
+                try? POSIXFile.rename(file, to: target.appendingPathComponent(file.lastPathComponent))
+            }
+        }
+        pruneFailedFolder()
+    }
+
+    private func pruneFailedFolder() {
+        let fm = FileManager.default
+        let root = context.dataDirectory.failedRoot
+        guard let names = try? fm.contentsOfDirectory(atPath: root.path), names.count > Self.keptFailedJobs else { return }
+        let dated = names.map { name -> (String, Date) in
+            let url = root.appendingPathComponent(name)
+            let date = (try? fm.attributesOfItem(atPath: url.path)[.modificationDate] as? Date) ?? .distantPast
+            return (name, date)
+        }.sorted { $0.1 > $1.1 }
+        for (name, _) in dated.dropFirst(Self.keptFailedJobs) {
+            try? fm.removeItem(at: root.appendingPathComponent(name))
+        }
+    }
+}

@@ -1,0 +1,56 @@
+import Foundation
+
+/// The result of `caps-backup verify`.
+public struct VerifyReport: Codable, Sendable {
+    public var id: Int64?
+    public var backupId: String?
+    public var kind: BackupKind?
+    public var path: String
+    public var status: String
+    public var sha256: String?
+    public var checksumSource: String?
+    public var entries: Int?
+    public var imageSha256: String?
+    public var integrity: String?
+    public var error: String?
+}
+
+/// Verifies an archive all the way (R11.5): its SHA-256 against the catalog and the sidecar, every
+/// entry against the manifest, the database image against its SHA-256, and `PRAGMA integrity_check`
+/// on the extracted database. Changes nothing but a scratch folder it removes afterwards.
+public struct VerifyJob: Sendable {
+    public let context: BackupContext
+    public init(context: BackupContext) { self.context = context }
+
+    public func run(archive: URL, job: BackupJob? = nil, progress: ProgressHandler? = nil) -> VerifyReport {
+        var report = VerifyReport(id: job?.id, backupId: job?.uuid, kind: job?.kind, path: archive.path, status: "failed")
+        let work = context.dataDirectory.tmp.appendingPathComponent("verify-\(UUID().uuidString.lowercased())")
+        defer { try? FileManager.default.removeItem(at: work) }
+        do {
+            let verified = try ArchiveVerifier().verify(archive, expectedSHA256: job?.sha256, progress: progress)
+            report.sha256 = verified.sha256
+            report.checksumSource = verified.checksumSource
+            report.entries = verified.manifest.entries.count
+            report.backupId = verified.manifest.backupId
+            report.kind = verified.manifest.kind
+            if let database = verified.manifest.database {
+                try POSIXFile.makePrivateDirectory(work)
+                let image = work.appendingPathComponent("image.sqlite")
+                try DatabaseExtractor().extract(verified, to: image, progress: progress)
+                report.imageSha256 = database.imageSha256
+                progress?(ProgressEvent(phase: "integrity-check", bytesDone: 0, bytesTotal: 0))
+                let connection = try SQLiteConnection(path: image.path, mode: .readOnly)
+                if let problems = try connection.integrityProblems() {
+                    report.integrity = problems.joined(separator: "; ")
+                    throw BackupError(.corruptArchive, "The database in this backup fails SQLite's integrity check.",
+                                      detail: problems.prefix(5).joined(separator: "; "))
+                }
+                report.integrity = "ok"
+            }
+            report.status = "ok"
+        } catch {
+            report.error = BackupError.wrap(error, "Verification failed.").message
+        }
+        return report
+    }
+}

@@ -1,0 +1,54 @@
+import Foundation
+
+/// What a snapshot captured and what it cost the POS.
+public struct SnapshotInfo: Sendable {
+    public var startedAt: Date
+    public var finishedAt: Date
+    public var journalMode: String
+    public var pageSize: Int
+    public var pageCount: Int
+    public var size: UInt64
+    /// Growth of the POS's WAL while the snapshot's read transaction held back checkpoints.
+    public var walGrowthBytes: Int64
+}
+
+/// Takes consistent snapshots of the live POS database with `VACUUM INTO`.
+///
+/// `VACUUM INTO` reads the whole database inside one read transaction: in WAL mode the POS keeps
+/// committing meanwhile, and the copy is exactly the database as of the moment that transaction
+/// began. The output is a fresh, compact file. In rollback-journal mode the same read blocks the
+/// POS's commits for the duration; we report that (`journalMode`) but never switch modes ourselves:
+/// the journal mode of the POS's database is the POS's decision.
+public struct DatabaseSnapshotter: Sendable {
+    public init() {}
+
+    public func snapshot(of source: URL, into target: URL) throws -> SnapshotInfo {
+        guard POSIXFile.exists(source) else {
+            throw BackupError(.notFound, "The POS database was not found at \(source.path).")
+        }
+        // VACUUM INTO wants a missing or empty target; an empty 0600 file keeps the copy private.
+        close(try POSIXFile.createPrivate(target))
+        let connection = try SQLiteConnection(path: source.path, mode: .readOnly)
+        let journalMode = (try connection.scalar("PRAGMA journal_mode") ?? "unknown").lowercased()
+        let wal = URL(fileURLWithPath: source.path + "-wal")
+        let walBefore = (try? POSIXFile.fileSize(wal)).map { Int64($0) } ?? 0
+        let startedAt = Date()
+        try connection.execute("VACUUM INTO \(sqlLiteral(target.path))")
+        let finishedAt = Date()
+        let walAfter = (try? POSIXFile.fileSize(wal)).map { Int64($0) } ?? 0
+        let image = try SQLiteConnection(path: target.path, mode: .readOnly)
+        let pageSize = try image.integer("PRAGMA page_size")
+        let pageCount = try image.integer("PRAGMA page_count")
+        return SnapshotInfo(startedAt: startedAt, finishedAt: finishedAt, journalMode: journalMode, pageSize: pageSize,
+                            pageCount: pageCount, size: try POSIXFile.fileSize(target), walGrowthBytes: max(0, walAfter - walBefore))
+    }
+
+    /// A page-identical copy of the live database in one read transaction (online backup API,
+    /// one step): the fastest consistent copy, used for the pre-restore snapshot.
+    public func copy(of source: URL, into target: URL) throws {
+        close(try POSIXFile.createPrivate(target))
+        let from = try SQLiteConnection(path: source.path, mode: .readOnly)
+        let to = try SQLiteConnection(path: target.path, mode: .readWrite)
+        try to.replaceContents(from: from)
+    }
+}

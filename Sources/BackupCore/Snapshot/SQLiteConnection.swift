@@ -1,0 +1,126 @@
+import Foundation
+import GRDBSQLite
+
+/// A plain SQLite connection on the C API, for the POS database and the images we extract.
+/// GRDB serves the catalog; for the POS's file we want nothing but the statements we issue:
+/// no pragmas of ours, no schema assumptions, exact control of transactions and the backup API.
+public final class SQLiteConnection {
+    let handle: OpaquePointer
+    public let path: String
+
+    public enum Mode { case readOnly, readWrite, create }
+
+    public init(path: String, mode: Mode, busyTimeoutMs: Int32 = 10_000) throws {
+        var db: OpaquePointer?
+        let flags: Int32 = switch mode {
+        case .readOnly: SQLITE_OPEN_READONLY
+        case .readWrite: SQLITE_OPEN_READWRITE
+        case .create: SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
+        }
+        let rc = sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, nil)
+        guard rc == SQLITE_OK, let db else {
+            let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "code \(rc)"
+            sqlite3_close(db)
+            throw BackupError(.database, "Could not open the database \(path).", detail: message)
+        }
+        handle = db
+        self.path = path
+        sqlite3_busy_timeout(db, busyTimeoutMs)
+        sqlite3_extended_result_codes(db, 1)
+    }
+
+    deinit { sqlite3_close_v2(handle) }
+
+    public func execute(_ sql: String) throws {
+        var message: UnsafeMutablePointer<CChar>?
+        let rc = sqlite3_exec(handle, sql, nil, nil, &message)
+        if rc != SQLITE_OK {
+            let text = message.map { String(cString: $0) } ?? String(cString: sqlite3_errmsg(handle))
+            sqlite3_free(message)
+            throw error(rc, text, sql)
+        }
+    }
+
+    /// Runs a query and returns every row's columns as text (NULL as nil).
+    public func rows(_ sql: String, limit: Int = .max) throws -> [[String?]] {
+        var statement: OpaquePointer?
+        var rc = sqlite3_prepare_v2(handle, sql, -1, &statement, nil)
+        guard rc == SQLITE_OK else { throw error(rc, String(cString: sqlite3_errmsg(handle)), sql) }
+        defer { sqlite3_finalize(statement) }
+        var result: [[String?]] = []
+        while true {
+            rc = sqlite3_step(statement)
+            if rc == SQLITE_DONE { break }
+            guard rc == SQLITE_ROW else { throw error(rc, String(cString: sqlite3_errmsg(handle)), sql) }
+            let columns = sqlite3_column_count(statement)
+            result.append((0..<columns).map { i in sqlite3_column_text(statement, i).map { String(cString: $0) } })
+            if result.count >= limit { break }
+        }
+        return result
+    }
+
+    public func scalar(_ sql: String) throws -> String? {
+        try rows(sql, limit: 1).first?.first ?? nil
+    }
+
+    public func integer(_ sql: String) throws -> Int {
+        Int(try scalar(sql) ?? "") ?? 0
+    }
+
+    /// `PRAGMA integrity_check` (or `quick_check`): nil when the database is sound, else the first problems.
+    public func integrityProblems(quick: Bool = false) throws -> [String]? {
+        let lines = try rows(quick ? "PRAGMA quick_check(20)" : "PRAGMA integrity_check(20)").compactMap { $0.first ?? nil }
+        return lines == ["ok"] ? nil : lines
+    }
+
+    /// `PRAGMA foreign_key_check`: the number of violations.
+    public func foreignKeyViolations() throws -> Int {
+        try rows("PRAGMA foreign_key_check").count
+    }
+
+    /// Copies every page of `source` into this database as ONE write transaction
+    /// (`sqlite3_backup_step(-1)`). Other connections see the old content or the new, never a mix;
+    /// a crash midway leaves the old content, because the transaction never committed.
+    /// A stepped copy is not an option: every commit by the POS would restart it.
+    public func replaceContents(from source: SQLiteConnection) throws {
+        guard let backup = sqlite3_backup_init(handle, "main", source.handle, "main") else {
+            throw error(sqlite3_errcode(handle), String(cString: sqlite3_errmsg(handle)), "backup_init")
+        }
+        var rc: Int32
+        repeat {
+            rc = sqlite3_backup_step(backup, -1)
+            // BUSY/LOCKED: the busy handler already waited its timeout; try a few more times.
+        } while rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? retryBudget() : false
+        let finish = sqlite3_backup_finish(backup)
+        guard rc == SQLITE_DONE, finish == SQLITE_OK else {
+            throw error(rc == SQLITE_DONE ? finish : rc, String(cString: sqlite3_errmsg(handle)), "backup_step")
+        }
+    }
+
+    private var retries = 0
+    private func retryBudget() -> Bool {
+        retries += 1
+        if retries > 5 { return false }
+        usleep(200_000)
+        return true
+    }
+
+    private func error(_ rc: Int32, _ message: String, _ sql: String) -> BackupError {
+        let primary = rc & 0xFF
+        if primary == SQLITE_FULL {
+            return BackupError(.insufficientSpace, "The disk is full.", detail: "\(message) [\(sql)]")
+        }
+        if primary == SQLITE_BUSY || primary == SQLITE_LOCKED {
+            return BackupError(.busy, "The database stayed locked by another program for too long.", detail: "\(message) [\(sql)]")
+        }
+        if primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB {
+            return BackupError(.corruptArchive, "The database file is damaged or is not a database.", detail: "\(message) [\(sql)]")
+        }
+        return BackupError(.database, "A database operation failed: \(message)", detail: "\(sql) (code \(rc))")
+    }
+}
+
+/// Quotes a string as an SQL literal.
+func sqlLiteral(_ text: String) -> String {
+    "'" + text.replacingOccurrences(of: "'", with: "''") + "'"
+}

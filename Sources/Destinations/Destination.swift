@@ -1,0 +1,1 @@
+// Local destination lands with the Drive issue; the protocol lives here.

@@ -1,0 +1,61 @@
+import ArgumentParser
+import BackupCore
+import Foundation
+
+struct ListCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List backups (newest first), or restores.")
+
+    @Option(name: .long, help: "Only this kind.")
+    var kind: BackupKind?
+
+    @Flag(name: .long, help: "List restore jobs instead of backups.")
+    var restores = false
+
+    @Option(name: .long, help: "How many rows.")
+    var limit = 50
+
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        let context = try store.context()
+        if restores {
+            let rows = try context.catalog.restoreJobs(limit: limit)
+            if output.json { return try Output.json(rows.map { RestoreOutput($0) }) }
+            print(Table(["ID", "STATUS", "STARTED", "SOURCE", "PRE-RESTORE COPY", "ERROR"],
+                        rows.map { [String($0.id ?? 0), $0.status.rawValue, Output.localTime($0.startedAt), $0.sourcePath,
+                                    $0.preRestorePath ?? "-", $0.error ?? ""] }).render())
+            return
+        }
+        let jobs = try context.catalog.jobs(kind: kind, limit: limit)
+        if output.json { return try Output.json(jobs) }
+        if jobs.isEmpty { return print("No backups yet. Run: caps-backup backup --kind db-full") }
+        print(Table(["ID", "KIND", "STATUS", "STARTED (local)", "TOOK", "SIZE", "SHA-256", "PATH / ERROR"],
+                    jobs.map { job in
+                        let took = job.finishedAt.map { String(format: "%.1fs", $0.timeIntervalSince(job.startedAt)) } ?? "-"
+                        return [String(job.id ?? 0), job.kind.rawValue, job.status.rawValue, Output.localTime(job.startedAt), took,
+                                job.size.map { ByteCount.format($0) } ?? "-", job.sha256.map { String($0.prefix(12)) } ?? "-",
+                                job.status == .failed ? (job.error ?? "") : (job.path ?? "")]
+                    }).render())
+    }
+}
+
+/// Left-aligned text columns.
+struct Table {
+    let header: [String]
+    let rows: [[String]]
+
+    init(_ header: [String], _ rows: [[String]]) {
+        self.header = header
+        self.rows = rows
+    }
+
+    func render() -> String {
+        let all = [header] + rows
+        let widths = header.indices.map { i in all.map { $0[i].count }.max() ?? 0 }
+        return all.map { row in
+            row.enumerated().map { i, cell in i == row.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
+                .joined(separator: "  ")
+        }.joined(separator: "\n")
+    }
+}
