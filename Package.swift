@@ -34,10 +34,10 @@ let package = Package(
         .executableTarget(
             name: "caps-backup",
             dependencies: [
-                "BackupCore", "Destinations", 
+                "BackupCore", "Destinations", "DemoStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        .testTarget(name: "BackupCoreTests", dependencies: ["BackupCore", "DemoStore"]),
+        .testTarget(name: "BackupCoreTests", dependencies: ["BackupCore"]),
         .testTarget(name: "DemoStoreTests", dependencies: ["DemoStore"]),
         .testTarget(name: "EndToEndTests", dependencies: ["BackupCore", "DemoStore"]),
     ],

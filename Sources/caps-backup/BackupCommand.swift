@@ -11,6 +11,10 @@ struct BackupCommand: ParsableCommand {
     @Option(name: .long, help: "What to back up: \(BackupKind.allCases.map(\.rawValue).joined(separator: ", ")).")
     var kind: BackupKind = .dbFull
 
+    @Flag(name: .customLong("skip-integrity-check"),
+          help: "Publish the backup without running PRAGMA integrity_check on its snapshot afterwards (restores of it will check instead).")
+    var skipIntegrityCheck = false
+
     @OptionGroup var store: StoreOptions
     @OptionGroup var output: OutputOptions
 
@@ -19,15 +23,16 @@ struct BackupCommand: ParsableCommand {
         guard kind == .dbFull else {
             throw BackupError(.invalidInput, "Backups of kind \(kind.rawValue) are not available yet; use --kind db-full.")
         }
-        let progress = TerminalProgress()
+        let progress = TerminalProgress(output.progress)
         do {
-            let job = try DatabaseBackupJob(context: context).run(trigger: .manual, actor: .system, progress: progress.handler)
+            let job = try DatabaseBackupJob(context: context).run(trigger: .manual, actor: .system, integrityCheck: !skipIntegrityCheck, progress: progress.handler)
             progress.finish()
             if output.json {
                 try Output.json(job)
             } else {
                 print("Backup \(job.id!) succeeded: \(job.path ?? "")")
                 print("  size \(ByteCount.format(job.size ?? 0)), sha256 \(job.sha256 ?? "")")
+                if let check = job.integrityCheck { print("  database integrity check: \(check)") }
             }
         } catch let failure as BackupFailure {
             progress.finish()

@@ -8,5 +8,5 @@ struct CapsBackup: AsyncParsableCommand {
         commandName: "caps-backup",
         abstract: "Backups for a POS store server: database, product images and config, verified and restorable.",
         version: BackupContext.toolVersion,
-        subcommands: [BackupCommand.self, VerifyCommand.self, RestoreCommand.self, ListCommand.self/*, DemoCommand.self*/])
+        subcommands: [BackupCommand.self, VerifyCommand.self, RestoreCommand.self, ListCommand.self, DemoCommand.self])
 }

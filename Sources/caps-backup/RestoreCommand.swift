@@ -30,7 +30,7 @@ struct RestoreCommand: ParsableCommand {
         case .job(let job): source = .backup(job)
         case .file(let url): source = Self.isSQLiteFile(url) ? .databaseFile(url) : .archive(url)
         }
-        let progress = TerminalProgress()
+        let progress = TerminalProgress(output.progress)
         do {
             let restore = try DatabaseRestoreJob(context: context)
                 .run(source, preRestoreSnapshot: !noPreRestoreSnapshot, actor: .system, progress: progress.handler)

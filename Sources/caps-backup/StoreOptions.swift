@@ -31,10 +31,16 @@ struct StoreOptions: ParsableArguments {
         return config
     }
 
-    /// Opens the data directory and catalog. Everything this process creates is private to its user.
+    /// Opens the data directory and catalog, and cleans up after any job that died mid-way (unless
+    /// a job is running right now). Everything this process creates is private to its user.
     func context() throws -> BackupContext {
         umask(0o077)
-        return try BackupContext.open(try resolve())
+        let context = try BackupContext.open(try resolve())
+        if let lock = try JobLock.tryAcquire(context.dataDirectory) {
+            try JobRecovery(context: context).recoverInterruptedJobs()
+            withExtendedLifetime(lock) {}
+        }
+        return context
     }
 }
 
@@ -42,6 +48,9 @@ struct StoreOptions: ParsableArguments {
 struct OutputOptions: ParsableArguments {
     @Flag(name: .long, help: "Print one JSON document on stdout.")
     var json = false
+
+    @Option(name: .long, help: "Progress on stderr: auto (a bar on a terminal), json (one object per line), none.")
+    var progress: TerminalProgress.Style = .auto
 }
 
 enum Output {

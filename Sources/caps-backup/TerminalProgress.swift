@@ -1,25 +1,41 @@
+import ArgumentParser
 import BackupCore
 import Foundation
 
-/// A one-line progress bar on stderr (phase, bar, percent, bytes, ETA), only when stderr is a
-/// terminal: scripts and logs get no carriage-return noise.
+/// Progress on stderr: a one-line bar (phase, bar, percent, bytes, ETA) when stderr is a terminal,
+/// nothing in scripts and logs, or one JSON object per event with `--progress json` for wrappers.
 final class TerminalProgress: @unchecked Sendable {
+    enum Style: String, ExpressibleByArgument { case auto, json, none }
+
     private let lock = NSLock()
-    private let enabled: Bool
+    private let style: Style
     private var phase = ""
     private var phaseStarted = Date()
     private var lastDraw = Date.distantPast
 
-    init(enabled: Bool = isatty(STDERR_FILENO) == 1) { self.enabled = enabled }
+    init(_ style: Style = .auto) {
+        self.style = style == .auto ? (isatty(STDERR_FILENO) == 1 ? .auto : .none) : style
+    }
 
     var handler: ProgressHandler? {
-        guard enabled else { return nil }
-        return { [self] event in self.draw(event) }
+        switch style {
+        case .none: return nil
+        case .json: return { [self] event in self.emitJSON(event) }
+        case .auto: return { [self] event in self.draw(event) }
+        }
     }
 
     func finish() {
-        guard enabled else { return }
+        guard style == .auto else { return }
         FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+    }
+
+    private func emitJSON(_ event: ProgressEvent) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard var line = try? JSONEncoder().encode(event) else { return }
+        line.append(0x0A)
+        FileHandle.standardError.write(line)
     }
 
     private func draw(_ event: ProgressEvent) {

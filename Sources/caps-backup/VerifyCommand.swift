@@ -16,7 +16,7 @@ struct VerifyCommand: ParsableCommand {
     func run() throws {
         let context = try store.context()
         let report: VerifyReport
-        let progress = TerminalProgress()
+        let progress = TerminalProgress(output.progress)
         switch try BackupReference.resolve(backup, in: context) {
         case .job(let job):
             guard let path = job.path, job.status == .succeeded else {

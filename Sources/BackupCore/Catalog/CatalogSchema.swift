@@ -25,6 +25,8 @@ enum CatalogSchema {
                 t.column("snapshot_started_at", .datetime)
                 t.column("snapshot_finished_at", .datetime)
                 t.column("image_sha256", .text)
+                t.column("integrity_check", .text)
+                t.column("integrity_checked_at", .datetime)
                 t.column("deleted_at", .datetime)
                 t.column("deleted_by", .text)
             }

@@ -34,6 +34,10 @@ public struct BackupJob: Codable, Sendable, Equatable, Identifiable {
     public var snapshotStartedAt: Date?
     public var snapshotFinishedAt: Date?
     public var imageSha256: String?
+    /// `PRAGMA integrity_check` of the snapshot, run once the archive is published: "ok", or the
+    /// first problems found (then the POS's own database is damaged, and an alert says so).
+    public var integrityCheck: String?
+    public var integrityCheckedAt: Date?
     public var deletedAt: Date?
     public var deletedBy: String?
 

@@ -50,9 +50,12 @@ public struct DatabaseRestoreJob: Sendable {
         do {
             try POSIXFile.makePrivateDirectory(work)
             let image = work.appendingPathComponent("image.sqlite")
-            restore.restoredImageSha256 = try prepareImage(source, into: image, restoreBackupId: &restore.sourceBackupId, progress: progress)
-            progress?(ProgressEvent(phase: "integrity-check", bytesDone: 0, bytesTotal: 0))
-            try checkIntegrity(of: image)
+            let prepared = try prepareImage(source, into: image, progress: progress)
+            restore.restoredImageSha256 = prepared.sha256
+            if !checkedAtBackup(source, imageSha256: prepared.sha256) {
+                progress?(ProgressEvent(phase: "integrity-check", bytesDone: 0, bytesTotal: 0))
+                try checkIntegrity(of: image)
+            }
 
             if POSIXFile.exists(target), preRestoreSnapshot {
                 progress?(ProgressEvent(phase: "pre-restore-snapshot", bytesDone: 0, bytesTotal: 0))
@@ -64,7 +67,7 @@ public struct DatabaseRestoreJob: Sendable {
             }
 
             progress?(ProgressEvent(phase: "apply", bytesDone: 0, bytesTotal: 0))
-            try matchLiveFormat(image: image, target: target)
+            try matchLiveFormat(image: image, target: target, journalModeOfBackup: prepared.journalMode)
             liveTouched = true
             try LiveDatabaseReplacer().replace(target, with: image)
 
@@ -101,8 +104,9 @@ public struct DatabaseRestoreJob: Sendable {
         }
     }
 
-    /// Produces the verified replacement image in `image`; returns its SHA-256.
-    private func prepareImage(_ source: RestoreSource, into image: URL, restoreBackupId: inout String?, progress: ProgressHandler?) throws -> String {
+    /// Produces the verified replacement image in `image`; returns its SHA-256 and the journal mode
+    /// the database had when it was backed up.
+    private func prepareImage(_ source: RestoreSource, into image: URL, progress: ProgressHandler?) throws -> (sha256: String, journalMode: String?) {
         switch source {
         case .backup(let job):
             guard job.status == .succeeded, let path = job.path else {
@@ -110,22 +114,28 @@ public struct DatabaseRestoreJob: Sendable {
             }
             return try extract(URL(fileURLWithPath: path), expected: job.sha256, into: image, progress: progress)
         case .archive(let url):
-            let sha = try extract(url, expected: nil, into: image, progress: progress)
-            return sha
+            return try extract(url, expected: nil, into: image, progress: progress)
         case .databaseFile(let url):
             progress?(ProgressEvent(phase: "copy", bytesDone: 0, bytesTotal: 0))
             try DatabaseSnapshotter().copy(of: url, into: image)
-            return try Checksums.sha256(of: image)
+            return (try Checksums.sha256(of: image), nil)
         }
     }
 
-    private func extract(_ archive: URL, expected: String?, into image: URL, progress: ProgressHandler?) throws -> String {
+    private func extract(_ archive: URL, expected: String?, into image: URL, progress: ProgressHandler?) throws -> (sha256: String, journalMode: String?) {
         let verified = try ArchiveVerifier().verify(archive, expectedSHA256: expected, progress: progress)
         guard let database = verified.manifest.database else {
             throw BackupError(.invalidInput, "This archive holds no database (it is a \(verified.manifest.kind.rawValue) backup).")
         }
         try DatabaseExtractor().extract(verified, to: image, progress: progress)
-        return database.imageSha256
+        return (database.imageSha256, database.journalMode)
+    }
+
+    /// An image whose SHA-256 equals that of a snapshot which passed `integrity_check` when it was
+    /// taken is bit-identical to it: checking again would prove nothing and cost 18 s per GiB.
+    private func checkedAtBackup(_ source: RestoreSource, imageSha256: String) -> Bool {
+        guard case .backup(let job) = source else { return false }
+        return job.integrityCheck == "ok" && job.imageSha256 == imageSha256
     }
 
     private func checkIntegrity(of image: URL) throws {
@@ -136,18 +146,21 @@ public struct DatabaseRestoreJob: Sendable {
         }
     }
 
-    /// The backup API needs equal page sizes when the live file is in WAL mode, and copies the
-    /// image's header (journal mode included): give the image the live file's format first.
-    private func matchLiveFormat(image: URL, target: URL) throws {
-        guard POSIXFile.exists(target) else { return }
-        let live = try SQLiteConnection(path: target.path, mode: .readOnly)
-        let liveMode = (try live.scalar("PRAGMA journal_mode") ?? "delete").lowercased()
-        let livePageSize = try live.integer("PRAGMA page_size")
+    /// `VACUUM INTO` writes rollback-journal images. The backup API copies the image's header
+    /// (journal mode included) and needs equal page sizes when the live file is in WAL mode: give the
+    /// image the live file's format, or on a fresh install the journal mode the database had when backed up.
+    private func matchLiveFormat(image: URL, target: URL, journalModeOfBackup: String?) throws {
         let connection = try SQLiteConnection(path: image.path, mode: .readWrite)
-        if try connection.integer("PRAGMA page_size") != livePageSize {
-            try connection.execute("PRAGMA journal_mode=DELETE; PRAGMA page_size=\(livePageSize); VACUUM;")
+        var wantWAL = journalModeOfBackup == "wal"
+        if POSIXFile.exists(target) {
+            let live = try SQLiteConnection(path: target.path, mode: .readOnly)
+            wantWAL = (try live.scalar("PRAGMA journal_mode") ?? "delete").lowercased() == "wal"
+            let livePageSize = try live.integer("PRAGMA page_size")
+            if try connection.integer("PRAGMA page_size") != livePageSize {
+                try connection.execute("PRAGMA journal_mode=DELETE; PRAGMA page_size=\(livePageSize); VACUUM;")
+            }
         }
-        if liveMode == "wal" {
+        if wantWAL {
             try connection.execute("PRAGMA journal_mode=WAL")
         }
     }
@@ -174,10 +187,7 @@ public struct LiveDatabaseReplacer: Sendable {
     public init() {}
 
     public func replace(_ target: URL, with image: URL) throws {
-        if !POSIXFile.exists(target) {
-            // Fresh install: a new file, private until the technician hands it to the POS user.
-            close(try POSIXFile.createPrivate(target))
-        }
+        if !POSIXFile.exists(target) { return try install(image, at: target) }
         let source = try SQLiteConnection(path: image.path, mode: .readOnly)
         let live = try SQLiteConnection(path: target.path, mode: .readWrite, busyTimeoutMs: 30_000)
         try live.replaceContents(from: source)
@@ -188,5 +198,26 @@ public struct LiveDatabaseReplacer: Sendable {
         }
         // Fold the new pages into the main file when nobody is reading; never block the POS for it.
         _ = try? live.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    }
+
+    /// Fresh install: nobody has the database open, so the verified image is copied next to it and
+    /// renamed into place. A -wal or -shm left behind by a deleted database would be replayed into the
+    /// new file and corrupt it, so they are moved aside first.
+    private func install(_ image: URL, at target: URL) throws {
+        let stamp = Timestamp.fileStamp(Date())
+        for suffix in ["-wal", "-shm", "-journal"] {
+            let stale = URL(fileURLWithPath: target.path + suffix)
+            if POSIXFile.exists(stale) { try POSIXFile.rename(stale, to: URL(fileURLWithPath: stale.path + ".stale-\(stamp)")) }
+        }
+        let temporary = URL(fileURLWithPath: target.path + ".caps-restore-\(getpid())")
+        try? FileManager.default.removeItem(at: temporary)
+        try FileManager.default.copyItem(at: image, to: temporary)
+        let fd = try POSIXFile.openForReading(temporary)
+        try POSIXFile.fsyncFile(fd)
+        close(fd)
+        // Private until the technician hands it to the POS user (see the README).
+        chmod(temporary.path, POSIXFile.privateFileMode)
+        try POSIXFile.rename(temporary, to: target)
+        try POSIXFile.fsyncDirectory(target.deletingLastPathComponent())
     }
 }

@@ -1,0 +1,31 @@
+# caps-backup: `make demo` runs it on a demo store, `make test` runs every test, `make bench` measures.
+SHELL := /bin/bash
+BIN_DEBUG := .build/debug/caps-backup
+BIN_RELEASE := .build/release/caps-backup
+DEMO_DIR ?= demo-store
+DEMO_SIZE_MB ?= 50
+
+.PHONY: deps build release test demo bench clean
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	swift build
+
+release: deps
+	swift build -c release --product caps-backup
+
+test: deps
+	swift build --build-tests
+	CAPS_BACKUP_BIN=$(CURDIR)/$(BIN_DEBUG) swift test --skip-build
+
+demo: release
+	@[ -f $(DEMO_DIR)/pos.db ] || $(BIN_RELEASE) demo seed --dir $(DEMO_DIR) --size-mb $(DEMO_SIZE_MB)
+	scripts/demo.sh $(BIN_RELEASE) $(DEMO_DIR)
+
+bench: release
+	python3 bench/run.py --bin $(BIN_RELEASE)
+
+clean:
+	rm -rf .build

@@ -1,0 +1,266 @@
+import BackupCore
+import Foundation
+import Testing
+
+@Suite("Full database backup, verify and restore")
+struct BackupRestoreTests {
+    /// A store with a database and a config file, and a context on a fresh data directory.
+    struct Store {
+        let dir = TemporaryDirectory("store")
+        let database: URL
+        let configFile: URL
+        let context: BackupContext
+
+        init(rows: Int = 2000, availableBytes: (@Sendable (URL) throws -> UInt64)? = nil) throws {
+            database = dir.path("pos.db")
+            configFile = dir.path("pos.toml")
+            try makeStoreDatabase(database, rows: rows)
+            try Data("[printer]\nname = \"front\"\n".utf8).write(to: configFile)
+            context = try makeContext(dir, posDatabase: database, configFiles: [configFile], availableBytes: availableBytes)
+        }
+
+        func backup() throws -> BackupJob {
+            try DatabaseBackupJob(context: context).run(trigger: .manual)
+        }
+
+        func restore(_ source: RestoreSource, pre: Bool = true) throws -> RestoreJob {
+            try DatabaseRestoreJob(context: context).run(source, preRestoreSnapshot: pre)
+        }
+    }
+
+    @Test("A backup publishes a verified archive with a sidecar and a recorded manifest; files 0600, folders 0700")
+    func backupRecordsEverything() throws {
+        let store = try Store()
+        let job = try store.backup()
+        #expect(job.status == .succeeded)
+        let archive = URL(fileURLWithPath: try #require(job.path))
+        #expect(try POSIXFile.fileSize(archive) == UInt64(try #require(job.size)))
+        #expect(try sha256(archive) == job.sha256)
+        let sidecar = try String(contentsOf: Checksums.sidecarURL(for: archive), encoding: .utf8)
+        #expect(sidecar == "\(job.sha256!)  \(archive.lastPathComponent)\n")
+        let manifest = try #require(try store.context.catalog.manifest(jobId: job.id!))
+        #expect(manifest.backupId == job.uuid)
+        #expect(manifest.entries.map(\.path) == ["db/pos.sqlite.gz", "config/pos.toml"])
+        #expect(manifest.database?.imageSha256 == job.imageSha256)
+        let recorded = try #require(try store.context.catalog.job(id: job.id!))
+        #expect(recorded.status == .succeeded && recorded.sha256 == job.sha256 && recorded.path == job.path && recorded.uuid == job.uuid)
+        #expect(recorded.integrityCheck == "ok")
+
+        let data = store.context.dataDirectory
+        for folder in [data.root, data.archivesRoot, data.archives(.dbFull), data.tmp, data.failedRoot, data.preRestore] {
+            #expect(try POSIXFile.mode(folder) == 0o700, "\(folder.path)")
+        }
+        for file in [archive, Checksums.sidecarURL(for: archive), data.catalog, data.lockFile] {
+            #expect(try POSIXFile.mode(file) == 0o600, "\(file.path)")
+        }
+        #expect(fileList(data.tmp).isEmpty)
+        #expect(try store.context.catalog.auditLog().first?.action == "backup.db-full")
+    }
+
+    @Test("Restore brings back the backed-up content, keeps a pre-restore copy, and records the restore")
+    func restoreRoundTrip() throws {
+        let store = try Store()
+        try setMarker(store.database, "backed-up")
+        let job = try store.backup()
+        try setMarker(store.database, "changed after backup")
+        let restore = try store.restore(.backup(job))
+        #expect(restore.status == .succeeded)
+        #expect(try marker(store.database) == "backed-up")
+        let live = try SQLiteConnection(path: store.database.path, mode: .readOnly)
+        #expect(try live.integrityProblems() == nil)
+        #expect(try live.scalar("PRAGMA journal_mode") == "wal")
+        let pre = URL(fileURLWithPath: try #require(restore.preRestorePath))
+        #expect(try marker(pre) == "changed after backup")
+        #expect(try POSIXFile.mode(pre) == 0o600)
+        let recorded = try #require(try store.context.catalog.restoreJobs().first)
+        #expect(recorded.id == restore.id && recorded.status == .succeeded && recorded.sourceJobId == job.id)
+        #expect(recorded.preRestorePath == restore.preRestorePath && recorded.finishedAt != nil)
+
+        // The pre-restore copy is itself a valid restore source: the way back.
+        let back = try store.restore(.databaseFile(pre), pre: false)
+        #expect(back.status == .succeeded)
+        #expect(try marker(store.database) == "changed after backup")
+    }
+
+    @Test("Restore onto a fresh install creates the database")
+    func restoreFreshInstall() throws {
+        let store = try Store()
+        let job = try store.backup()
+        let fresh = store.dir.path("new-server/pos.db")
+        try FileManager.default.createDirectory(at: fresh.deletingLastPathComponent(), withIntermediateDirectories: true)
+        var context = store.context
+        context.posDatabase = fresh
+        try Data("stale wal from a deleted database".utf8).write(to: URL(fileURLWithPath: fresh.path + "-wal"))
+        let restore = try DatabaseRestoreJob(context: context).run(.backup(job))
+        #expect(restore.preRestorePath == nil)
+        #expect(restore.restoredImageSha256 == job.imageSha256)
+        #expect(try marker(fresh) == "original")
+        let db = try SQLiteConnection(path: fresh.path, mode: .readOnly)
+        #expect(try db.integrityProblems() == nil)
+        #expect(try db.scalar("PRAGMA journal_mode") == "wal")
+        #expect(try db.integer("SELECT count(*) FROM invoice") == 2000)
+        #expect(fileList(fresh.deletingLastPathComponent()).contains { $0.hasPrefix("pos.db-wal.stale-") })
+    }
+
+    /// Damages a copy of a good archive, then checks that verify and restore refuse it with a clear
+    /// message and that nothing changed: live database, pre-restore folder, published archives.
+    func expectRefused(_ damage: (URL) throws -> Void, message: String, useCatalogRecord: Bool = true,
+                       sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let store = try Store()
+        let job = try store.backup()
+        let archive = URL(fileURLWithPath: job.path!)
+        try damage(archive)
+        try setMarker(store.database, "live")
+        let liveBefore = try sha256(store.database)
+        let source: RestoreSource = useCatalogRecord ? .backup(job) : .archive(archive)
+
+        let failure = #expect(throws: RestoreFailure.self, sourceLocation: sourceLocation) { _ = try store.restore(source) }
+        #expect(failure?.error.message.contains(message) == true, "\(failure?.error.message ?? "no error")", sourceLocation: sourceLocation)
+        #expect(failure?.restore?.status == .failed, sourceLocation: sourceLocation)
+        #expect(failure?.recoverySteps.first?.contains("was not changed") == true, sourceLocation: sourceLocation)
+        #expect(try sha256(store.database) == liveBefore, sourceLocation: sourceLocation)
+        #expect(try marker(store.database) == "live", sourceLocation: sourceLocation)
+        #expect(fileList(store.context.dataDirectory.preRestore).isEmpty, sourceLocation: sourceLocation)
+        #expect(fileList(store.context.dataDirectory.tmp).isEmpty, sourceLocation: sourceLocation)
+
+        let report = VerifyJob(context: store.context).run(archive: archive, job: useCatalogRecord ? job : nil)
+        #expect(report.status == "failed", sourceLocation: sourceLocation)
+        #expect(report.error?.contains(message) == true, "\(report.error ?? "")", sourceLocation: sourceLocation)
+    }
+
+    @Test("A truncated archive is refused")
+    func truncated() throws {
+        try expectRefused({ url in
+            let size = try POSIXFile.fileSize(url)
+            try FileHandle(forWritingTo: url).truncate(atOffset: size / 2)
+        }, message: "checksum does not match")
+        try expectRefused({ url in
+            try FileHandle(forWritingTo: url).truncate(atOffset: try POSIXFile.fileSize(url) - 10)
+            try FileManager.default.removeItem(at: Checksums.sidecarURL(for: url))
+        }, message: "not a caps-backup archive", useCatalogRecord: false)
+    }
+
+    @Test("One flipped bit in the database entry is refused, by the archive checksum or, without one, by the entry's")
+    func flippedBit() throws {
+        func flip(_ url: URL) throws {
+            var data = try Data(contentsOf: url)
+            data[200] ^= 0x01  // inside db/pos.sqlite.gz, the first entry
+            try data.write(to: url)
+        }
+        try expectRefused(flip, message: "checksum does not match the recorded one")
+        try expectRefused({ url in
+            try flip(url)
+            try FileManager.default.removeItem(at: Checksums.sidecarURL(for: url))
+        }, message: "CRC-32", useCatalogRecord: false)
+    }
+
+    @Test("A wrong sidecar checksum is refused")
+    func wrongSidecar() throws {
+        try expectRefused({ url in
+            try Data("\(String(repeating: "0", count: 64))  x.zip\n".utf8).write(to: Checksums.sidecarURL(for: url))
+        }, message: "(sidecar)")
+        try expectRefused({ url in
+            try Data("garbage".utf8).write(to: Checksums.sidecarURL(for: url))
+        }, message: "unreadable")
+    }
+
+    @Test("A file that is not a ZIP is refused")
+    func notAZip() throws {
+        try expectRefused({ url in
+            try Data(repeating: 0x41, count: 4096).write(to: url)
+            try FileManager.default.removeItem(at: Checksums.sidecarURL(for: url))
+        }, message: "not a caps-backup archive", useCatalogRecord: false)
+    }
+
+    @Test("A manifest that disagrees with the entries is refused", arguments: ["extra entry", "missing entry", "wrong size", "wrong hash"])
+    func manifestDisagrees(_ variant: String) throws {
+        try expectRefused({ url in
+            try rewriteArchive(url) { manifest, extra in
+                switch variant {
+                case "extra entry": extra["config/surprise.txt"] = Array("hi".utf8)
+                case "missing entry": manifest.entries.append(.init(path: "config/gone.toml", size: 3, sha256: String(repeating: "a", count: 64)))
+                case "wrong size": manifest.entries[1].size += 1
+                default: manifest.entries[1].sha256 = String(repeating: "b", count: 64)
+                }
+            }
+        }, message: variant == "wrong hash" ? "does not match its checksum in the manifest" : "manifest disagrees with its contents",
+           useCatalogRecord: false)
+    }
+
+    @Test("Entries named ../x or /etc/x are refused", arguments: ["../x", "/etc/x"])
+    func traversalEntries(_ name: String) throws {
+        try expectRefused({ url in
+            let made = try run("/usr/bin/env", ["python3", "-W", "ignore", "-c", """
+                import zipfile, sys, shutil
+                src = zipfile.ZipFile(sys.argv[1])
+                out = zipfile.ZipFile(sys.argv[1] + '.new', 'w')
+                for i in src.infolist(): out.writestr(i, src.read(i))
+                out.writestr(sys.argv[2], b'owned')
+                out.close()
+                shutil.move(sys.argv[1] + '.new', sys.argv[1])
+                """, url.path, name])
+            #expect(made.status == 0, "\(made.output)")
+            try FileManager.default.removeItem(at: Checksums.sidecarURL(for: url))
+        }, message: "unsafe entry name", useCatalogRecord: false)
+    }
+
+    @Test("Not enough disk space stops the backup before it writes, records the failure and raises an alert")
+    func diskFull() throws {
+        let store = try Store(availableBytes: { _ in 10 << 20 })
+        let failure = #expect(throws: BackupFailure.self) { _ = try store.backup() }
+        #expect(failure?.error.code == .insufficientSpace)
+        #expect(failure?.job.status == .failed)
+        #expect(failure?.job.error?.contains("Not enough free disk space") == true)
+        let data = store.context.dataDirectory
+        #expect(fileList(data.archivesRoot).allSatisfy { !$0.hasSuffix(".zip") })
+        #expect(fileList(data.tmp).isEmpty)
+        let alert = try #require(try store.context.catalog.alerts().first)
+        #expect(alert.kind == "disk-space")
+        #expect(alert.severity == .critical)
+    }
+
+    @Test("A repeated failure counts up one alert instead of adding another")
+    func alertDeduplication() throws {
+        let store = try Store(availableBytes: { _ in 0 })
+        for _ in 0..<3 { _ = try? store.backup() }
+        let alerts = try store.context.catalog.alerts()
+        #expect(alerts.count == 1)
+        #expect(alerts.first?.count == 3)
+    }
+
+    @Test("A missing POS database fails the job with a clear message and files its leftovers under failed/")
+    func missingDatabase() throws {
+        let store = try Store()
+        try FileManager.default.removeItem(at: store.database)
+        let failure = #expect(throws: BackupFailure.self) { _ = try store.backup() }
+        #expect(failure?.error.message.contains("POS database was not found") == true)
+        #expect(fileList(store.context.dataDirectory.failedRoot) == ["\(failure!.job.id!)"])
+    }
+
+    @Test("Only one job runs at a time")
+    func oneJobAtATime() throws {
+        let store = try Store()
+        let held = try #require(try JobLock.tryAcquire(store.context.dataDirectory))
+        let failure = #expect(throws: BackupError.self) { _ = try store.backup() }
+        #expect(failure?.code == .busy)
+        withExtendedLifetime(held) {}
+    }
+}
+
+/// Rewrites an archive with a modified manifest and extra entries, keeping the other entries' bytes.
+func rewriteArchive(_ url: URL, _ change: (inout Manifest, inout [String: [UInt8]]) -> Void) throws {
+    let reader = try ZipReader(url: url)
+    var manifest = try Manifest.decode(try reader.readData(reader.entry(named: Manifest.entryName)!, limit: 1 << 20))
+    var extra: [String: [UInt8]] = [:]
+    change(&manifest, &extra)
+    let rewritten = url.appendingPathExtension("new")
+    let writer = try ZipWriter(creating: rewritten)
+    for entry in reader.entries where entry.name != Manifest.entryName {
+        try writer.addEntry(entry.name, data: try reader.readData(entry, limit: 1 << 30), modified: Date())
+    }
+    for (name, data) in extra { try writer.addEntry(name, data: data, modified: Date()) }
+    try writer.addEntry(Manifest.entryName, data: try manifest.encoded(), modified: Date())
+    try writer.finish()
+    try POSIXFile.rename(rewritten, to: url)
+    try? FileManager.default.removeItem(at: Checksums.sidecarURL(for: url))
+}
