@@ -64,22 +64,22 @@ public struct ParallelGzip: Sendable {
             let batchBlocks = blocks
             // Iterations: [0, blocks) compress, blocks: hash plain input, blocks+1: sink previous batch.
             withoutActuallyEscaping(sink) { sink in
-            let sinkBox = SinkBox(call: sink)
-            DispatchQueue.concurrentPerform(iterations: batchBlocks + 2) { i in
-                do {
-                    if i < batchBlocks {
-                        let n = compressors.gzip(input.buffer(i, length: input.lengths[i]), into: output.fullBuffer(i), slot: i)
-                        guard n > 0 else { throw BackupError(.io, "Compression failed.", detail: "libdeflate returned 0") }
-                        output.lengths[i] = n
-                    } else if i == batchBlocks {
-                        for b in 0..<batchBlocks { hasher.update(input.buffer(b, length: input.lengths[b])) }
-                    } else if let toSink {
-                        for b in 0..<toSink.count { try sinkBox.call(toSink.set.buffer(b, length: toSink.set.lengths[b])) }
+                let sinkBox = SinkBox(call: sink)
+                DispatchQueue.concurrentPerform(iterations: batchBlocks + 2) { i in
+                    do {
+                        if i < batchBlocks {
+                            let n = compressors.gzip(input.buffer(i, length: input.lengths[i]), into: output.fullBuffer(i), slot: i)
+                            guard n > 0 else { throw BackupError(.io, "Compression failed.", detail: "libdeflate returned 0") }
+                            output.lengths[i] = n
+                        } else if i == batchBlocks {
+                            for b in 0..<batchBlocks { hasher.update(input.buffer(b, length: input.lengths[b])) }
+                        } else if let toSink {
+                            for b in 0..<toSink.count { try sinkBox.call(toSink.set.buffer(b, length: toSink.set.lengths[b])) }
+                        }
+                    } catch {
+                        failure.record(error)
                     }
-                } catch {
-                    failure.record(error)
                 }
-            }
             }
             if let error = failure.error { throw error }
             if let toSink { memberSizes += toSink.set.lengths[0..<toSink.count] }
@@ -135,23 +135,23 @@ public struct ParallelGzip: Sendable {
             let toSink = pending
             let batchBlocks = blocks
             withoutActuallyEscaping(sink) { sink in
-            let sinkBox = SinkBox(call: sink)
-            DispatchQueue.concurrentPerform(iterations: batchBlocks + 1) { i in
-                do {
-                    if i < batchBlocks {
-                        output.lengths[i] = try decompressors.gunzip(
-                            input.buffer(i, length: input.lengths[i]), into: output.fullBuffer(i), slot: i)
-                    } else if let toSink {
-                        for b in 0..<toSink.count {
-                            let plain: UnsafeRawBufferPointer = toSink.set.buffer(b, length: toSink.set.lengths[b])
-                            hasher.update(plain)
-                            try sinkBox.call(plain)
+                let sinkBox = SinkBox(call: sink)
+                DispatchQueue.concurrentPerform(iterations: batchBlocks + 1) { i in
+                    do {
+                        if i < batchBlocks {
+                            output.lengths[i] = try decompressors.gunzip(
+                                input.buffer(i, length: input.lengths[i]), into: output.fullBuffer(i), slot: i)
+                        } else if let toSink {
+                            for b in 0..<toSink.count {
+                                let plain: UnsafeRawBufferPointer = toSink.set.buffer(b, length: toSink.set.lengths[b])
+                                hasher.update(plain)
+                                try sinkBox.call(plain)
+                            }
                         }
+                    } catch {
+                        failure.record(error)
                     }
-                } catch {
-                    failure.record(error)
                 }
-            }
             }
             if let error = failure.error { throw error }
             if let toSink { plainSize += toSink.set.lengths[0..<toSink.count].reduce(0) { $0 + UInt64($1) } }
@@ -167,12 +167,14 @@ public struct ParallelGzip: Sendable {
 
 private final class BufferSet: @unchecked Sendable {
     let storage: [UnsafeMutableRawBufferPointer]
-    var lengths: [Int]
+    /// Raw memory, not an Array: worker iterations write their own slot concurrently.
+    let lengths: UnsafeMutableBufferPointer<Int>
     init(count: Int, size: Int) {
         // Large allocations are mmap'd: untouched pages cost no memory, so a bound-sized
         // output buffer only becomes resident as far as compressed data reaches.
         storage = (0..<count).map { _ in UnsafeMutableRawBufferPointer.allocate(byteCount: max(size, 1), alignment: 64) }
-        lengths = Array(repeating: 0, count: count)
+        lengths = .allocate(capacity: count)
+        lengths.initialize(repeating: 0)
     }
     func buffer(_ i: Int, length: Int) -> UnsafeMutableRawBufferPointer {
         UnsafeMutableRawBufferPointer(rebasing: storage[i][0..<length])
@@ -181,7 +183,10 @@ private final class BufferSet: @unchecked Sendable {
         UnsafeRawBufferPointer(rebasing: storage[i][0..<length])
     }
     func fullBuffer(_ i: Int) -> UnsafeMutableRawBufferPointer { storage[i] }
-    func deallocate() { storage.forEach { $0.deallocate() } }
+    func deallocate() {
+        storage.forEach { $0.deallocate() }
+        lengths.deallocate()
+    }
 }
 
 private final class CompressorPool: @unchecked Sendable {
