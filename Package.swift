@@ -30,7 +30,9 @@ let package = Package(
         // Where archives end up: local disk now, Google Drive later.
         .target(name: "Destinations", dependencies: ["BackupCore"]),
         // A realistic POS store for demos, tests and benchmarks: seeder and write simulator.
-        .target(name: "DemoStore", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "DemoStore", dependencies: [
+            .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift"),
+        ]),
         .executableTarget(
             name: "caps-backup",
             dependencies: [
