@@ -13,6 +13,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // libdeflate from Debian (`libdeflate-dev`): ~4x faster than zlib at the same ratio.
@@ -33,15 +34,32 @@ let package = Package(
         .target(name: "DemoStore", dependencies: [
             .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift"),
         ]),
+        // Schedules, the scheduler service, retention runs: when jobs happen.
+        .target(name: "Scheduling", dependencies: ["BackupCore"]),
+        // The HTTP API and the dashboard's server side.
+        .target(
+            name: "Server",
+            dependencies: [
+                "BackupCore", "Scheduling", "Destinations",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]),
         .executableTarget(
             name: "caps-backup",
             dependencies: [
-                "BackupCore", "Destinations", "DemoStore",
+                "BackupCore", "Destinations", "DemoStore", "Scheduling", "Server",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "BackupCoreTests", dependencies: ["BackupCore"]),
         .testTarget(name: "DemoStoreTests", dependencies: ["DemoStore"]),
         .testTarget(name: "EndToEndTests", dependencies: ["BackupCore", "DemoStore"]),
+        .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "BackupCore"]),
+        .testTarget(
+            name: "ServerTests",
+            dependencies: [
+                "Server", "BackupCore",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -264,3 +264,27 @@ func rewriteArchive(_ url: URL, _ change: (inout Manifest, inout [String: [UInt8
     try POSIXFile.rename(rewritten, to: url)
     try? FileManager.default.removeItem(at: Checksums.sidecarURL(for: url))
 }
+
+@Suite("Deleting a backup")
+struct BackupDeletionTests {
+    @Test("Deletion removes the archive and sidecar, keeps the row as deleted with who and when, and is audited")
+    func deleteKeepsHistory() throws {
+        let dir = TemporaryDirectory()
+        let database = dir.path("pos.db")
+        try makeStoreDatabase(database)
+        let context = try makeContext(dir, posDatabase: database)
+        let job = try DatabaseBackupJob(context: context).run(trigger: .manual)
+        let archive = URL(fileURLWithPath: job.path!)
+        let deleted = try BackupDeletion(context: context).delete(job, reason: "user:admin",
+                                                                  actor: .init(userId: "admin", stationId: "till-1", client: "127.0.0.1"))
+        #expect(!POSIXFile.exists(archive) && !POSIXFile.exists(Checksums.sidecarURL(for: archive)))
+        let row = try #require(try context.catalog.job(id: job.id!))
+        #expect(row.status == .deleted && row.deletedBy == "user:admin" && row.deletedAt != nil && row.path == job.path)
+        #expect(deleted.status == .deleted)
+        let audit = try #require(try context.catalog.auditLog().first)
+        #expect(audit.action == "backup.delete" && audit.userId == "admin" && audit.stationId == "till-1")
+        // A deleted backup cannot be restored, with a clear message.
+        let failure = #expect(throws: RestoreFailure.self) { _ = try DatabaseRestoreJob(context: context).run(.backup(row)) }
+        #expect(failure?.error.message.contains("is deleted") == true)
+    }
+}

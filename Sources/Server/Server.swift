@@ -1,0 +1,1 @@
+// The HTTP API lands here (issue 6).
