@@ -20,17 +20,18 @@ struct BackupCommand: ParsableCommand {
 
     func run() throws {
         let context = try store.context()
-        guard kind == .dbFull else {
-            throw BackupError(.invalidInput, "Backups of kind \(kind.rawValue) are not available yet; use --kind db-full.")
+        guard kind == .dbFull || kind == .dbIncremental else {
+            throw BackupError(.invalidInput, "Backups of kind \(kind.rawValue) are not available yet; use --kind db-full or db-incremental.")
         }
         let progress = TerminalProgress(output.progress)
         do {
-            let job = try DatabaseBackupJob(context: context).run(trigger: .manual, actor: .system, integrityCheck: !skipIntegrityCheck, progress: progress.handler)
+            let job = try DatabaseBackupJob(context: context, kind: kind).run(trigger: .manual, actor: .system, integrityCheck: !skipIntegrityCheck, progress: progress.handler)
             progress.finish()
             if output.json {
                 try Output.json(job)
             } else {
-                print("Backup \(job.id!) succeeded: \(job.path ?? "")")
+                print("Backup \(job.id!) (\(job.kind.rawValue)) succeeded: \(job.path ?? "")")
+                if let parent = job.parentId { print("  builds on backup \(parent)") }
                 print("  size \(ByteCount.format(job.size ?? 0)), sha256 \(job.sha256 ?? "")")
                 if let check = job.integrityCheck { print("  database integrity check: \(check)") }
             }

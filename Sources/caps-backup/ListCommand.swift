@@ -30,14 +30,27 @@ struct ListCommand: ParsableCommand {
         let jobs = try context.catalog.jobs(kind: kind, limit: limit)
         if output.json { return try Output.json(jobs) }
         if jobs.isEmpty { return print("No backups yet. Run: caps-backup backup --kind db-full") }
-        print(Table(["ID", "KIND", "STATUS", "STARTED (local)", "TOOK", "SIZE", "SHA-256", "PATH / ERROR"],
+        print(Table(["ID", "KIND", "BUILDS ON", "STATUS", "STARTED (local)", "TOOK", "SIZE", "SHA-256", "PATH / ERROR"],
                     jobs.map { job in
                         let took = job.finishedAt.map { String(format: "%.1fs", $0.timeIntervalSince(job.startedAt)) } ?? "-"
-                        return [String(job.id ?? 0), job.kind.rawValue, job.status.rawValue, Output.localTime(job.startedAt), took,
+                        return [String(job.id ?? 0), job.kind.rawValue, chainDescription(job, context), job.status.rawValue,
+                                Output.localTime(job.startedAt), took,
                                 job.size.map { ByteCount.format($0) } ?? "-", job.sha256.map { String($0.prefix(12)) } ?? "-",
                                 job.status == .failed ? (job.error ?? "") : (job.path ?? "")]
                     }).render())
     }
+}
+
+/// "12 ← full 3": the parent and the full backup an incremental's chain starts from.
+private func chainDescription(_ job: BackupJob, _ context: BackupContext) -> String {
+    guard job.kind == .dbIncremental, let parent = job.parentId else { return "-" }
+    var base = parent
+    var seen = 0
+    while seen < 10_000, let link = try? context.catalog.job(id: base), link.kind == .dbIncremental, let next = link.parentId {
+        base = next
+        seen += 1
+    }
+    return base == parent ? "full \(base)" : "\(parent) ← full \(base)"
 }
 
 /// Left-aligned text columns.

@@ -96,6 +96,9 @@ public struct DatabaseExtractor: Sendable {
         guard let image = archive.manifest.database, let entry = archive.reader.entry(named: image.entry) else {
             throw BackupError(.invalidInput, "This archive holds no database.")
         }
+        guard image.delta == nil else {
+            throw BackupError(.invalidInput, "This is an incremental backup: it is restored together with the backups it builds on.")
+        }
         guard image.gzipMembers.reduce(0, { $0 + UInt64($1) }) == entry.size, entry.method == ZipFormat.methodStored else {
             throw BackupError(.corruptArchive, "The archive's database entry does not match its manifest.")
         }

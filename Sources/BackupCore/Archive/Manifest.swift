@@ -68,8 +68,24 @@ public struct Manifest: Codable, Sendable, Equatable {
         /// Sizes of the gzip members, so a restore can decompress them on all cores.
         public var gzipBlockSize: Int
         public var gzipMembers: [Int]
-        /// `PRAGMA quick_check` on the image at backup time, when it was run.
-        public var checkedAtBackup: String?
+        /// For an incremental: how to rebuild the image from its parent's. Then `entry` and
+        /// `gzipMembers` describe the new pages only, in page order.
+        public var delta: Delta?
+    }
+
+    /// An incremental database image: its pages are either new (stored, in order, in the pages entry)
+    /// or the same content as a page of the parent image. Content, not position: `VACUUM INTO`
+    /// rewrites the layout, so unchanged data moves between images but keeps its page contents.
+    public struct Delta: Codable, Sendable, Equatable {
+        public var parentBackupId: String
+        public var parentImageSha256: String
+        public var parentPageCount: Int
+        /// gzip of one little-endian Int32 per page of this image: `Delta.newPage` for "the next new
+        /// page", else (parent page number − this page number), which is 0 or constant over long runs.
+        public var mapEntry: String
+        public var newPages: Int
+
+        public static let newPage = Int32.min
     }
 
     public init(backupId: String, kind: BackupKind, createdAt: Date, host: String, toolVersion: String,

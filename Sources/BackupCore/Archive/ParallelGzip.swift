@@ -27,9 +27,24 @@ public struct ParallelGzip: Sendable {
     }
 
     /// Compresses the first `size` bytes of `fd`, calling `sink` with each member in order.
+    /// `inspect` sees the plain bytes in order, block by block, on the hashing worker (used to
+    /// index the database's pages in the same pass).
     public func compress(
         fd: Int32, size: UInt64,
         sink: (UnsafeRawBufferPointer) throws -> Void,
+        inspect: (@Sendable (UnsafeRawBufferPointer) -> Void)? = nil,
+        progress: ((UInt64) -> Void)? = nil
+    ) throws -> Result {
+        try compress(size: size, read: { buffer, position in try POSIXFile.pread(fd, into: buffer, at: position) },
+                     sink: sink, inspect: inspect, progress: progress)
+    }
+
+    /// The same, for bytes that are not one file: `read` fills a buffer with the bytes at a position.
+    public func compress(
+        size: UInt64,
+        read: (UnsafeMutableRawBufferPointer, UInt64) throws -> Int,
+        sink: (UnsafeRawBufferPointer) throws -> Void,
+        inspect: (@Sendable (UnsafeRawBufferPointer) -> Void)? = nil,
         progress: ((UInt64) -> Void)? = nil
     ) throws -> Result {
         let perBatch = workers * 2
@@ -39,7 +54,7 @@ public struct ParallelGzip: Sendable {
         defer { input.deallocate(); outputs.forEach { $0.deallocate() } }
         let compressors = CompressorPool(count: perBatch, level: level)
         defer { compressors.free() }
-        let hasher = HasherBox()
+        let hasher = StreamingSHA256()
         let failure = FailureBox()
 
         var memberSizes: [Int] = []
@@ -51,7 +66,7 @@ public struct ParallelGzip: Sendable {
             var blocks = 0
             while blocks < perBatch, position < size {
                 let want = Int(min(UInt64(blockSize), size - position))
-                let got = try POSIXFile.pread(fd, into: input.buffer(blocks, length: want), at: position)
+                let got = try read(input.buffer(blocks, length: want), position)
                 guard got == want else {
                     throw BackupError(.io, "The snapshot changed size while it was being compressed.", detail: "short read at \(position)")
                 }
@@ -72,7 +87,11 @@ public struct ParallelGzip: Sendable {
                             guard n > 0 else { throw BackupError(.io, "Compression failed.", detail: "libdeflate returned 0") }
                             output.lengths[i] = n
                         } else if i == batchBlocks {
-                            for b in 0..<batchBlocks { hasher.update(input.buffer(b, length: input.lengths[b])) }
+                            for b in 0..<batchBlocks {
+                                let plain: UnsafeRawBufferPointer = input.buffer(b, length: input.lengths[b])
+                                hasher.update(plain)
+                                inspect?(plain)
+                            }
                         } else if let toSink {
                             for b in 0..<toSink.count { try sinkBox.call(toSink.set.buffer(b, length: toSink.set.lengths[b])) }
                         }
@@ -99,7 +118,7 @@ public struct ParallelGzip: Sendable {
         progress: ((UInt64) -> Void)? = nil
     ) throws -> (plainSize: UInt64, plainSHA256: String) {
         guard let largest = memberSizes.max() else {
-            let hasher = HasherBox()
+            let hasher = StreamingSHA256()
             return (0, hasher.finish())
         }
         guard largest > 0, largest <= CompressorPool.bound(maxMemberPlainSize), maxMemberPlainSize <= 64 << 20 else {
@@ -111,7 +130,7 @@ public struct ParallelGzip: Sendable {
         defer { input.deallocate(); outputs.forEach { $0.deallocate() } }
         let decompressors = DecompressorPool(count: perBatch)
         defer { decompressors.free() }
-        let hasher = HasherBox()
+        let hasher = StreamingSHA256()
         let failure = FailureBox()
         var position = offset
         var next = 0
@@ -220,12 +239,6 @@ private final class DecompressorPool: @unchecked Sendable {
         return outUsed
     }
     func free() { decompressors.forEach { libdeflate_free_decompressor($0) } }
-}
-
-private final class HasherBox: @unchecked Sendable {
-    var hasher = SHA256()
-    func update(_ buffer: UnsafeRawBufferPointer) { hasher.update(bufferPointer: buffer) }
-    func finish() -> String { hasher.finalize().hex }
 }
 
 private final class FailureBox: @unchecked Sendable {

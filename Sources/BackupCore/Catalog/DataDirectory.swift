@@ -7,6 +7,7 @@ import Foundation
 ///     tmp/<job uuid>/        a job's work in progress (snapshot, partial archive)
 ///     failed/<job id>/       what a failed job left, for debugging (R1.7), capped
 ///     pre-restore/           copies of the live database taken before each restore
+///     pages/<backup id>.idx  page fingerprints of each database image (for the next incremental)
 ///     job.lock               flock'd by the one job that may run at a time
 public struct DataDirectory: Sendable {
     public let root: URL
@@ -22,6 +23,8 @@ public struct DataDirectory: Sendable {
     public func failed(_ name: String) -> URL { failedRoot.appendingPathComponent(name) }
     public var preRestore: URL { root.appendingPathComponent("pre-restore") }
     public var lockFile: URL { root.appendingPathComponent("job.lock") }
+    public var pageIndexes: URL { root.appendingPathComponent("pages") }
+    public func pageIndex(_ backupUUID: String) -> URL { pageIndexes.appendingPathComponent("\(backupUUID).idx") }
 
     /// Creates the folders (0700) if needed; cheap when they exist.
     public func prepare() throws {
@@ -31,5 +34,6 @@ public struct DataDirectory: Sendable {
         try POSIXFile.makePrivateDirectory(tmp)
         try POSIXFile.makePrivateDirectory(failedRoot)
         try POSIXFile.makePrivateDirectory(preRestore)
+        try POSIXFile.makePrivateDirectory(pageIndexes)
     }
 }

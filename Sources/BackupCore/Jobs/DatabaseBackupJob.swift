@@ -7,16 +7,25 @@ public struct BackupFailure: Error, CustomStringConvertible {
     public var description: String { error.description }
 }
 
-/// A full database backup, end to end (R1.2–R1.7):
-/// free-space check → `VACUUM INTO` snapshot → parallel gzip straight into the ZIP → config files →
-/// manifest → fsync → read the archive back and verify it → publish by rename → record success.
+/// A database backup, full or incremental, end to end (R1.1–R1.7):
+/// free-space check → `VACUUM INTO` snapshot → image encoded into the ZIP (whole, or only the changed
+/// pages) → config files → manifest → fsync → read the archive back and verify it → publish by
+/// rename → record success → `integrity_check` of the snapshot.
 ///
 /// Until the final rename nothing is visible under `archives/`; until the catalog says `succeeded`
 /// the job is not counted as a backup. A crash anywhere leaves a `running` row that start-up
 /// recovery turns into `failed`, with its leftovers filed under `failed/`.
 public struct DatabaseBackupJob: Sendable {
     public let context: BackupContext
-    public init(context: BackupContext) { self.context = context }
+    /// `.dbFull`, or `.dbIncremental`: only the pages changed since the newest database backup
+    /// (full or incremental). An incremental whose chain is missing or damaged runs as a full.
+    public let kind: BackupKind
+
+    public init(context: BackupContext, kind: BackupKind = .dbFull) {
+        precondition(kind == .dbFull || kind == .dbIncremental, "not a database backup kind")
+        self.context = context
+        self.kind = kind
+    }
 
     /// - Parameter integrityCheck: run `PRAGMA integrity_check` on the snapshot once the archive is
     ///   published. It costs more than the backup itself (18 s per GiB here) but lets a restore of this
@@ -32,7 +41,7 @@ public struct DatabaseBackupJob: Sendable {
     /// For callers that already hold the job lock (the scheduler).
     func runLocked(trigger: JobTrigger, actor: BackupContext.Actor, integrityCheck: Bool, progress: ProgressHandler?) throws -> BackupJob {
         let source = try context.requirePOSDatabase()
-        var job = try context.catalog.insert(BackupJob(kind: .dbFull, trigger: trigger, startedAt: context.now(),
+        var job = try context.catalog.insert(BackupJob(kind: kind, trigger: trigger, startedAt: context.now(),
                                                        userId: actor.userId, stationId: actor.stationId))
         let work = context.dataDirectory.work(job.uuid)
         do {
@@ -111,32 +120,27 @@ public struct DatabaseBackupJob: Sendable {
                 at: context.now())
         }
 
-        let stamp = Timestamp.fileStamp(snapshot.startedAt)
-        let archiveName = "\(job.kind.rawValue)-\(stamp)-\(job.id!).zip"
+        // An incremental needs a sound parent; without one this run is a full backup.
+        var parent: (job: BackupJob, delta: DeltaParent)?
+        if job.kind == .dbIncremental {
+            parent = try IncrementalChain(context: context).parentForNextIncremental()
+            if let parent { job.parentId = parent.job.id } else { job.kind = .dbFull }
+        }
+
+        let archiveName = "\(job.kind.rawValue)-\(Timestamp.fileStamp(snapshot.startedAt))-\(job.id!).zip"
         let partial = work.appendingPathComponent(archiveName + ".partial")
         let writer = try ZipWriter(creating: partial)
         defer { writer.abandon() }
-
-        let databaseEntry = "db/\(source.deletingPathExtension().lastPathComponent).sqlite.gz"
-        try writer.beginEntry(databaseEntry, modified: snapshot.startedAt)
-        let snapshotFD = try POSIXFile.openForReading(snapshotURL)
-        defer { close(snapshotFD) }
-        let gzip = ParallelGzip()
-        let compressed = try gzip.compress(fd: snapshotFD, size: snapshot.size, sink: { try writer.write($0) }) { done in
-            progress?(ProgressEvent(phase: "compress", bytesDone: done, bytesTotal: snapshot.size))
+        let encoded = if let parent {
+            try DeltaImageEncoder(parent: parent.delta).write(snapshotURL, snapshot, source: source, to: writer, progress: progress)
+        } else {
+            try FullImageEncoder().write(snapshotURL, snapshot, source: source, to: writer, progress: progress)
         }
-        let dbInfo = try writer.endEntry()
-        var entries = [Manifest.Entry(path: dbInfo.name, size: dbInfo.size, sha256: dbInfo.sha256, sourcePath: source.path)]
-        entries += try ConfigFileCollector(files: context.configFiles).add(to: writer, modified: snapshot.startedAt)
-
+        let configEntries = try ConfigFileCollector(files: context.configFiles).add(to: writer, modified: snapshot.startedAt)
         var manifest = Manifest(backupId: job.uuid, kind: job.kind, createdAt: context.now(), host: context.host,
-                                toolVersion: BackupContext.toolVersion, entries: entries)
-        manifest.database = Manifest.DatabaseImage(
-            entry: databaseEntry, sourcePath: source.path, pageSize: snapshot.pageSize, pageCount: snapshot.pageCount,
-            imageSize: compressed.plainSize, imageSha256: compressed.plainSHA256, journalMode: snapshot.journalMode,
-            snapshotStartedAt: Timestamp.floorMillisecond(snapshot.startedAt),
-            snapshotFinishedAt: Timestamp.ceilMillisecond(snapshot.finishedAt),
-            gzipBlockSize: gzip.blockSize, gzipMembers: compressed.memberSizes, checkedAtBackup: nil)
+                                toolVersion: BackupContext.toolVersion, parentId: parent?.job.uuid,
+                                entries: encoded.entries + configEntries)
+        manifest.database = encoded.image
         let manifestBytes = try manifest.encoded()
         try writer.addEntry(Manifest.entryName, data: manifestBytes, modified: snapshot.startedAt)
         try writer.finish()
@@ -146,13 +150,16 @@ public struct DatabaseBackupJob: Sendable {
         let verified = try ArchiveVerifier().verify(partial) { progress?($0) }
         let archiveSize = try POSIXFile.fileSize(partial)
 
+        // The page index is for the next incremental: written before the job can count as succeeded.
+        try encoded.pageIndex.write(to: context.dataDirectory.pageIndex(job.uuid))
+
         // Publish: sidecar first, then the archive; each rename is atomic, the directory is synced.
         let folder = context.dataDirectory.archives(job.kind)
         let published = folder.appendingPathComponent(archiveName)
         job.path = published.path
         job.sha256 = verified.sha256
         job.size = Int64(archiveSize)
-        job.imageSha256 = compressed.plainSHA256
+        job.imageSha256 = encoded.image.imageSha256
         job.snapshotStartedAt = snapshot.startedAt
         job.snapshotFinishedAt = snapshot.finishedAt
         try context.catalog.update(job)

@@ -50,7 +50,7 @@ public struct DatabaseRestoreJob: Sendable {
         do {
             try POSIXFile.makePrivateDirectory(work)
             let image = work.appendingPathComponent("image.sqlite")
-            let prepared = try prepareImage(source, into: image, progress: progress)
+            let prepared = try DatabaseImagePreparer(context: context).prepare(source, into: image, progress: progress)
             restore.restoredImageSha256 = prepared.sha256
             if !checkedAtBackup(source, imageSha256: prepared.sha256) {
                 progress?(ProgressEvent(phase: "integrity-check", bytesDone: 0, bytesTotal: 0))
@@ -102,33 +102,6 @@ public struct DatabaseRestoreJob: Sendable {
         case .backup(let job): job.path ?? "backup \(job.id ?? 0)"
         case .archive(let url), .databaseFile(let url): url.path
         }
-    }
-
-    /// Produces the verified replacement image in `image`; returns its SHA-256 and the journal mode
-    /// the database had when it was backed up.
-    private func prepareImage(_ source: RestoreSource, into image: URL, progress: ProgressHandler?) throws -> (sha256: String, journalMode: String?) {
-        switch source {
-        case .backup(let job):
-            guard job.status == .succeeded, let path = job.path else {
-                throw BackupError(.invalidInput, "Backup \(job.id ?? 0) is \(job.status.rawValue) and cannot be restored.")
-            }
-            return try extract(URL(fileURLWithPath: path), expected: job.sha256, into: image, progress: progress)
-        case .archive(let url):
-            return try extract(url, expected: nil, into: image, progress: progress)
-        case .databaseFile(let url):
-            progress?(ProgressEvent(phase: "copy", bytesDone: 0, bytesTotal: 0))
-            try DatabaseSnapshotter().copy(of: url, into: image)
-            return (try Checksums.sha256(of: image), nil)
-        }
-    }
-
-    private func extract(_ archive: URL, expected: String?, into image: URL, progress: ProgressHandler?) throws -> (sha256: String, journalMode: String?) {
-        let verified = try ArchiveVerifier().verify(archive, expectedSHA256: expected, progress: progress)
-        guard let database = verified.manifest.database else {
-            throw BackupError(.invalidInput, "This archive holds no database (it is a \(verified.manifest.kind.rawValue) backup).")
-        }
-        try DatabaseExtractor().extract(verified, to: image, progress: progress)
-        return (database.imageSha256, database.journalMode)
     }
 
     /// An image whose SHA-256 equals that of a snapshot which passed `integrity_check` when it was

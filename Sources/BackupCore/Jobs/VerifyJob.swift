@@ -11,13 +11,15 @@ public struct VerifyReport: Codable, Sendable {
     public var checksumSource: String?
     public var entries: Int?
     public var imageSha256: String?
+    /// For an incremental: the backup ids whose archives were verified to rebuild it, oldest first.
+    public var chain: [String]?
     public var integrity: String?
     public var error: String?
 }
 
 /// Verifies an archive all the way (R11.5): its SHA-256 against the catalog and the sidecar, every
-/// entry against the manifest, the database image against its SHA-256, and `PRAGMA integrity_check`
-/// on the extracted database. Changes nothing but a scratch folder it removes afterwards.
+/// entry against the manifest, for an incremental every archive it builds on, the database image
+/// against its SHA-256, and `PRAGMA integrity_check` on the extracted database. Changes nothing but a scratch folder it removes afterwards.
 public struct VerifyJob: Sendable {
     public let context: BackupContext
     public init(context: BackupContext) { self.context = context }
@@ -33,11 +35,13 @@ public struct VerifyJob: Sendable {
             report.entries = verified.manifest.entries.count
             report.backupId = verified.manifest.backupId
             report.kind = verified.manifest.kind
-            if let database = verified.manifest.database {
+            if verified.manifest.database != nil {
                 try POSIXFile.makePrivateDirectory(work)
                 let image = work.appendingPathComponent("image.sqlite")
-                try DatabaseExtractor().extract(verified, to: image, progress: progress)
-                report.imageSha256 = database.imageSha256
+                let prepared = try DatabaseImagePreparer(context: context)
+                    .prepare(job.map { .backup($0) } ?? .archive(archive), into: image, progress: progress)
+                report.imageSha256 = prepared.sha256
+                report.chain = prepared.chain
                 progress?(ProgressEvent(phase: "integrity-check", bytesDone: 0, bytesTotal: 0))
                 let connection = try SQLiteConnection(path: image.path, mode: .readOnly)
                 if let problems = try connection.integrityProblems() {

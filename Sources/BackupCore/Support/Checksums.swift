@@ -41,3 +41,10 @@ public enum Checksums {
         archive.appendingPathExtension("sha256")
     }
 }
+
+/// A SHA-256 in progress that one worker of a parallel loop feeds (one at a time, in order).
+final class StreamingSHA256: @unchecked Sendable {
+    private var hasher = SHA256()
+    func update(_ buffer: UnsafeRawBufferPointer) { hasher.update(bufferPointer: buffer) }
+    func finish() -> String { hasher.finalize().hex }
+}

@@ -1,0 +1,64 @@
+import Foundation
+
+/// Turns a restore source into a verified database image file, checking everything on the way:
+/// every archive of the chain (checksum, structure, entries), the chain's links, and the image's
+/// SHA-256 against its manifest. Shared by restore and verify; changes nothing but `image`.
+struct DatabaseImagePreparer {
+    let context: BackupContext
+
+    struct Prepared {
+        var sha256: String
+        /// The journal mode of the database when it was backed up (nil for a plain database file).
+        var journalMode: String?
+        /// The backups read, oldest first (one for a full, the whole chain for an incremental).
+        var chain: [String]
+    }
+
+    func prepare(_ source: RestoreSource, into image: URL, progress: ProgressHandler?) throws -> Prepared {
+        switch source {
+        case .backup(let job):
+            guard job.status == .succeeded, job.path != nil else {
+                throw BackupError(.invalidInput, "Backup \(job.id ?? 0) is \(job.status.rawValue) and cannot be restored.")
+            }
+            return try build(try verifiedChain(to: job, progress: progress), into: image, progress: progress)
+        case .archive(let url):
+            let archive = try ArchiveVerifier().verify(url, progress: progress)
+            var links = [archive]
+            if archive.manifest.kind == .dbIncremental {
+                guard let parentId = archive.manifest.parentId, let parent = try context.catalog.job(uuid: parentId) else {
+                    throw BackupError(.notFound, "This incremental backup needs its parent backup \(archive.manifest.parentId ?? "?"), which is not in the catalog.")
+                }
+                links = try verifiedChain(to: parent, progress: progress) + links
+            }
+            return try build(links, into: image, progress: progress)
+        case .databaseFile(let url):
+            progress?(ProgressEvent(phase: "copy", bytesDone: 0, bytesTotal: 0))
+            try DatabaseSnapshotter().copy(of: url, into: image)
+            return Prepared(sha256: try Checksums.sha256(of: image), journalMode: nil, chain: [url.path])
+        }
+    }
+
+    /// Every archive from the chain's full backup to `job`, each verified against the catalog.
+    private func verifiedChain(to job: BackupJob, progress: ProgressHandler?) throws -> [VerifiedArchive] {
+        try IncrementalChain(context: context).links(to: job).map { link in
+            do {
+                return try ArchiveVerifier().verify(URL(fileURLWithPath: link.path!), expectedSHA256: link.sha256, progress: progress)
+            } catch let error as BackupError where link.id != job.id {
+                throw BackupError(error.code, "Backup \(job.id ?? 0) needs backup \(link.id ?? 0), which is damaged: \(error.message)",
+                                  detail: error.detail)
+            }
+        }
+    }
+
+    private func build(_ links: [VerifiedArchive], into image: URL, progress: ProgressHandler?) throws -> Prepared {
+        guard let last = links.last, let database = last.manifest.database else {
+            throw BackupError(.invalidInput, "This archive holds no database (it is a \(links.last?.manifest.kind.rawValue ?? "?") backup).")
+        }
+        if links.count == 1 {
+            try DatabaseExtractor().extract(last, to: image, progress: progress)
+        } else {
+            _ = try ChainReconstructor().rebuild(links, into: image, progress: progress)
+        }
+        return Prepared(sha256: database.imageSha256, journalMode: database.journalMode, chain: links.map(\.manifest.backupId))
+    }
+}
