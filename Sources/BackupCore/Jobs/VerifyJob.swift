@@ -44,17 +44,27 @@ public struct VerifyJob: Sendable {
                 report.chain = prepared.chain
                 progress?(ProgressEvent(phase: "integrity-check", bytesDone: 0, bytesTotal: 0))
                 let connection = try SQLiteConnection(path: image.path, mode: .readOnly)
-                if let problems = try connection.integrityProblems() {
-                    report.integrity = problems.joined(separator: "; ")
+                let problems = try connection.integrityProblems()
+                report.integrity = problems.map { $0.prefix(5).joined(separator: "; ") } ?? "ok"
+                record(report.integrity!, for: job, imageSha256: prepared.sha256)
+                if let problems {
                     throw BackupError(.corruptArchive, "The database in this backup fails SQLite's integrity check.",
                                       detail: problems.prefix(5).joined(separator: "; "))
                 }
-                report.integrity = "ok"
             }
             report.status = "ok"
         } catch {
             report.error = BackupError.wrap(error, "Verification failed.").message
         }
         return report
+    }
+
+    /// Remembers the check on the backup's record: a later restore of this bit-identical image
+    /// (same SHA-256) can rely on it instead of spending the time again.
+    private func record(_ integrity: String, for job: BackupJob?, imageSha256: String) {
+        guard var job, job.imageSha256 == imageSha256 else { return }
+        job.integrityCheck = integrity
+        job.integrityCheckedAt = context.now()
+        try? context.catalog.update(job)
     }
 }

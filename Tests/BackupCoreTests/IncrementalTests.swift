@@ -1,0 +1,97 @@
+import BackupCore
+import Foundation
+import Testing
+
+@Suite("Incremental database backups")
+struct IncrementalTests {
+    /// Runs a full, then applies each change and takes an incremental; every point must restore to
+    /// exactly the image it recorded, with the data the change produced.
+    func expectChainRestores(_ changes: [(String, (SQLiteConnection) throws -> Void, (SQLiteConnection) throws -> Void)],
+                             sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let dir = TemporaryDirectory()
+        let database = dir.path("pos.db")
+        try makeStoreDatabase(database, rows: 3000)
+        let context = try makeContext(dir, posDatabase: database)
+        var points = [try DatabaseBackupJob(context: context).run(trigger: .manual, integrityCheck: false)]
+        for (name, change, _) in changes {
+            try change(try SQLiteConnection(path: database.path, mode: .readWrite))
+            let job = try DatabaseBackupJob(context: context, kind: .dbIncremental).run(trigger: .manual, integrityCheck: false)
+            #expect(job.kind == .dbIncremental, "\(name)", sourceLocation: sourceLocation)
+            points.append(job)
+        }
+        for (i, job) in points.enumerated() {
+            let target = dir.path("restored-\(i).db")
+            var restoreContext = context
+            restoreContext.posDatabase = target
+            let restore = try DatabaseRestoreJob(context: restoreContext).run(.backup(job))
+            #expect(restore.restoredImageSha256 == job.imageSha256, sourceLocation: sourceLocation)
+            let db = try SQLiteConnection(path: target.path, mode: .readOnly)
+            #expect(try db.integrityProblems() == nil, sourceLocation: sourceLocation)
+            if i > 0 { try changes[i - 1].2(db) }
+        }
+    }
+
+    @Test("Schema changes between incrementals: new table, new column, dropped index")
+    func schemaChanges() throws {
+        try expectChainRestores([
+            ("new table", { db throws in try db.execute("CREATE TABLE gift_card(id INTEGER PRIMARY KEY, code TEXT); INSERT INTO gift_card(code) VALUES ('A1'), ('B2')") },
+             { db throws in #expect(try db.integer("SELECT count(*) FROM gift_card") == 2) }),
+            ("new column", { db throws in try db.execute("ALTER TABLE invoice ADD COLUMN tip REAL DEFAULT 0; UPDATE invoice SET tip = 1.5 WHERE id % 10 = 0") },
+             { db throws in #expect(try db.integer("SELECT count(*) FROM invoice WHERE tip = 1.5") == 300) }),
+            ("dropped index", { db throws in try db.execute("CREATE INDEX invoice_total ON invoice(total); DROP INDEX invoice_total") },
+             { db throws in #expect(try db.integer("SELECT count(*) FROM sqlite_master WHERE name = 'invoice_total'") == 0) }),
+        ])
+    }
+
+    @Test("A database that shrank (rows deleted, then VACUUM by the POS) restores correctly")
+    func shrunk() throws {
+        try expectChainRestores([
+            ("grow", { db throws in try db.execute("INSERT INTO invoice(customer_id, total, note) SELECT customer_id, total, note FROM invoice") },
+             { db throws in #expect(try db.integer("SELECT count(*) FROM invoice") == 6000) }),
+            ("delete and vacuum", { db throws in try db.execute("DELETE FROM invoice WHERE id > 1000; DELETE FROM log_without_pk; VACUUM") },
+             { db throws in
+                 #expect(try db.integer("SELECT count(*) FROM invoice") == 1000)
+                 #expect(try db.integer("SELECT count(*) FROM log_without_pk") == 0)
+             }),
+        ])
+    }
+
+    @Test("Tables without a primary key are captured (the session extension's trap)")
+    func tablesWithoutPrimaryKey() throws {
+        try expectChainRestores([
+            ("log rows", { db throws in try db.execute("INSERT INTO log_without_pk VALUES ('2026-11-26', 'added after the full')") },
+             { db throws in #expect(try db.integer("SELECT count(*) FROM log_without_pk WHERE message = 'added after the full'") == 1) }),
+        ])
+    }
+
+    @Test("The first incremental without any full, or without the parent's page index, runs as a full")
+    func fallsBackToFull() throws {
+        let dir = TemporaryDirectory()
+        let database = dir.path("pos.db")
+        try makeStoreDatabase(database)
+        let context = try makeContext(dir, posDatabase: database)
+        let first = try DatabaseBackupJob(context: context, kind: .dbIncremental).run(trigger: .manual, integrityCheck: false)
+        #expect(first.kind == .dbFull)
+        let second = try DatabaseBackupJob(context: context, kind: .dbIncremental).run(trigger: .manual, integrityCheck: false)
+        #expect(second.kind == .dbIncremental && second.parentId == first.id)
+        try FileManager.default.removeItem(at: context.dataDirectory.pageIndex(second.uuid))
+        let third = try DatabaseBackupJob(context: context, kind: .dbIncremental).run(trigger: .manual, integrityCheck: false)
+        #expect(third.kind == .dbFull)
+    }
+
+    @Test("An incremental archive on its own cannot be restored without its parent in the catalog")
+    func orphanArchive() throws {
+        let dir = TemporaryDirectory()
+        let database = dir.path("pos.db")
+        try makeStoreDatabase(database)
+        let context = try makeContext(dir, posDatabase: database)
+        _ = try DatabaseBackupJob(context: context).run(trigger: .manual, integrityCheck: false)
+        let incremental = try DatabaseBackupJob(context: context, kind: .dbIncremental).run(trigger: .manual, integrityCheck: false)
+        let otherDir = TemporaryDirectory("other")
+        let other = try makeContext(otherDir, posDatabase: database)
+        let failure = #expect(throws: RestoreFailure.self) {
+            _ = try DatabaseRestoreJob(context: other).run(.archive(URL(fileURLWithPath: incremental.path!)))
+        }
+        #expect(failure?.error.message.contains("needs its parent backup") == true)
+    }
+}
