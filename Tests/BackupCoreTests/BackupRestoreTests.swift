@@ -219,6 +219,21 @@ struct BackupRestoreTests {
         #expect(alert.severity == .critical)
     }
 
+    @Test("Not enough space for the pre-restore copy: refused before the live database is touched")
+    func restoreDiskFull() throws {
+        let space = SpaceProbe(bytes: 1 << 40)
+        let store = try Store(availableBytes: { _ in space.bytes })
+        let job = try store.backup()
+        try setMarker(store.database, "live")
+        let before = try sha256(store.database)
+        space.bytes = 1 << 20
+        let failure = #expect(throws: RestoreFailure.self) { _ = try store.restore(.backup(job)) }
+        #expect(failure?.error.code == .insufficientSpace)
+        #expect(failure?.error.message.contains("--no-pre-restore-snapshot") == true)
+        #expect(try sha256(store.database) == before)
+        #expect(fileList(store.context.dataDirectory.preRestore).isEmpty)
+    }
+
     @Test("A repeated failure counts up one alert instead of adding another")
     func alertDeduplication() throws {
         let store = try Store(availableBytes: { _ in 0 })
@@ -286,5 +301,16 @@ struct BackupDeletionTests {
         // A deleted backup cannot be restored, with a clear message.
         let failure = #expect(throws: RestoreFailure.self) { _ = try DatabaseRestoreJob(context: context).run(.backup(row)) }
         #expect(failure?.error.message.contains("is deleted") == true)
+    }
+}
+
+/// A free-space figure a test can change between steps.
+final class SpaceProbe: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: UInt64
+    init(bytes: UInt64) { value = bytes }
+    var bytes: UInt64 {
+        get { lock.withLock { value } }
+        set { lock.withLock { value = newValue } }
     }
 }

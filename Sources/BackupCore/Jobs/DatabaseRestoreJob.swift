@@ -58,6 +58,7 @@ public struct DatabaseRestoreJob: Sendable {
             }
 
             if POSIXFile.exists(target), preRestoreSnapshot {
+                try checkSpaceForPreRestoreCopy(of: target)
                 progress?(ProgressEvent(phase: "pre-restore-snapshot", bytesDone: 0, bytesTotal: 0))
                 let copy = context.dataDirectory.preRestore.appendingPathComponent(
                     "\(target.deletingPathExtension().lastPathComponent)-before-restore-\(restore.id!)-\(Timestamp.fileStamp(context.now())).sqlite")
@@ -135,6 +136,18 @@ public struct DatabaseRestoreJob: Sendable {
         }
         if wantWAL {
             try connection.execute("PRAGMA journal_mode=WAL")
+        }
+    }
+
+    /// The copy is as large as the live database and its WAL; refuse before writing rather than fill the disk.
+    private func checkSpaceForPreRestoreCopy(of target: URL) throws {
+        let live = (try? POSIXFile.fileSize(target)) ?? 0
+        let wal = (try? POSIXFile.fileSize(URL(fileURLWithPath: target.path + "-wal"))) ?? 0
+        let needed = live + wal + (32 << 20)
+        let available = try context.availableBytes(context.dataDirectory.preRestore)
+        guard available >= needed else {
+            throw BackupError(.insufficientSpace,
+                              "Not enough free disk space for the pre-restore copy: \(ByteCount.format(needed)) needed, \(ByteCount.format(available)) free. Free some space, or restore with --no-pre-restore-snapshot.")
         }
     }
 
