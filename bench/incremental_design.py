@@ -73,6 +73,7 @@ def restic_added(work, first, second):
     if not shutil.which("restic"):
         return None
     repo = os.path.join(work, "restic-repo")
+    shutil.rmtree(repo, ignore_errors=True)
     env = dict(os.environ, RESTIC_PASSWORD="bench", RESTIC_REPOSITORY=repo)
     subprocess.run(["restic", "init", "-q"], env=env, check=True, stdout=subprocess.DEVNULL)
     snap = os.path.join(work, "restic-src")

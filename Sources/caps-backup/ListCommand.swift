@@ -41,16 +41,17 @@ struct ListCommand: ParsableCommand {
     }
 }
 
-/// "12 ← full 3": the parent and the full backup an incremental's chain starts from.
+/// "12 ← base 3": an incremental's parent and the base its chain starts from.
 private func chainDescription(_ job: BackupJob, _ context: BackupContext) -> String {
-    guard job.kind == .dbIncremental, let parent = job.parentId else { return "-" }
-    var base = parent
-    var seen = 0
-    while seen < 10_000, let link = try? context.catalog.job(id: base), link.kind == .dbIncremental, let next = link.parentId {
-        base = next
-        seen += 1
+    guard job.kind == .dbIncremental else { return "-" }
+    guard let parent = job.parentId else { return "base (all pages)" }
+    var root = parent
+    var steps = 0
+    while steps < 10_000, let link = try? context.catalog.job(id: root), let next = link.parentId {
+        root = next
+        steps += 1
     }
-    return base == parent ? "full \(base)" : "\(parent) ← full \(base)"
+    return root == parent ? "base \(root)" : "\(parent) ← base \(root)"
 }
 
 /// Left-aligned text columns.

@@ -64,19 +64,36 @@ struct IncrementalTests {
         ])
     }
 
-    @Test("The first incremental without any full, or without the parent's page index, runs as a full")
-    func fallsBackToFull() throws {
+    @Test("The first incremental, or one whose parent's page index is gone, starts a new chain holding every page")
+    func startsNewChain() throws {
         let dir = TemporaryDirectory()
         let database = dir.path("pos.db")
         try makeStoreDatabase(database)
         let context = try makeContext(dir, posDatabase: database)
-        let first = try DatabaseBackupJob(context: context, kind: .dbIncremental).run(trigger: .manual, integrityCheck: false)
-        #expect(first.kind == .dbFull)
+        _ = try DatabaseBackupJob(context: context).run(trigger: .manual, integrityCheck: false)
+        let base = try DatabaseBackupJob(context: context, kind: .dbIncremental).run(trigger: .manual, integrityCheck: false)
+        #expect(base.kind == .dbIncremental && base.parentId == nil)
+        try setMarker(database, "second")
         let second = try DatabaseBackupJob(context: context, kind: .dbIncremental).run(trigger: .manual, integrityCheck: false)
-        #expect(second.kind == .dbIncremental && second.parentId == first.id)
+        #expect(second.parentId == base.id)
+        #expect(try #require(second.size) < (try #require(base.size)) / 2)
         try FileManager.default.removeItem(at: context.dataDirectory.pageIndex(second.uuid))
         let third = try DatabaseBackupJob(context: context, kind: .dbIncremental).run(trigger: .manual, integrityCheck: false)
-        #expect(third.kind == .dbFull)
+        #expect(third.parentId == nil)
+    }
+
+    @Test("Unchanged pages are not stored again: an incremental after one small change holds a few pages")
+    func smallChangeSmallIncrement() throws {
+        let dir = TemporaryDirectory()
+        let database = dir.path("pos.db")
+        try makeStoreDatabase(database, rows: 20_000)
+        let context = try makeContext(dir, posDatabase: database)
+        _ = try DatabaseBackupJob(context: context, kind: .dbIncremental).run(trigger: .manual, integrityCheck: false)
+        try SQLiteConnection(path: database.path, mode: .readWrite).execute("UPDATE invoice SET total = 0 WHERE id = 12345")
+        let job = try DatabaseBackupJob(context: context, kind: .dbIncremental).run(trigger: .manual, integrityCheck: false)
+        let manifest = try #require(try context.catalog.manifest(jobId: job.id!))
+        let delta = try #require(manifest.database?.delta)
+        #expect(delta.newPages <= 4, "\(delta.newPages) pages stored for a one-row change")
     }
 
     @Test("An incremental archive on its own cannot be restored without its parent in the catalog")

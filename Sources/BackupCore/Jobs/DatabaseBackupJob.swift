@@ -8,17 +8,17 @@ public struct BackupFailure: Error, CustomStringConvertible {
 }
 
 /// A database backup, full or incremental, end to end (R1.1–R1.7):
-/// free-space check → `VACUUM INTO` snapshot → image encoded into the ZIP (whole, or only the changed
-/// pages) → config files → manifest → fsync → read the archive back and verify it → publish by
-/// rename → record success → `integrity_check` of the snapshot.
+/// free-space check → snapshot → image encoded into the ZIP (whole, or only the changed pages) →
+/// config files → manifest → fsync → read the archive back and verify it → publish by rename →
+/// record success → `integrity_check` of the snapshot.
 ///
 /// Until the final rename nothing is visible under `archives/`; until the catalog says `succeeded`
 /// the job is not counted as a backup. A crash anywhere leaves a `running` row that start-up
 /// recovery turns into `failed`, with its leftovers filed under `failed/`.
 public struct DatabaseBackupJob: Sendable {
     public let context: BackupContext
-    /// `.dbFull`, or `.dbIncremental`: only the pages changed since the newest database backup
-    /// (full or incremental). An incremental whose chain is missing or damaged runs as a full.
+    /// `.dbFull`, or `.dbIncremental`: only the pages changed since the previous hourly backup.
+    /// An incremental without a sound parent starts a new chain as a base holding every page.
     public let kind: BackupKind
 
     public init(context: BackupContext, kind: BackupKind = .dbFull) {
@@ -113,18 +113,23 @@ public struct DatabaseBackupJob: Sendable {
         var job = started
         let snapshotURL = work.appendingPathComponent("snapshot.sqlite")
         progress?(ProgressEvent(phase: "snapshot", bytesDone: 0, bytesTotal: 0))
-        let snapshot = try DatabaseSnapshotter().snapshot(of: source, into: snapshotURL)
+        // The daily full is a VACUUM INTO image (R1.2): compact, standalone. Hourly incrementals use
+        // page-identical online copies, whose pages change only where the POS wrote (docs/incremental.md).
+        let snapshotter = DatabaseSnapshotter()
+        let snapshot = job.kind == .dbFull
+            ? try snapshotter.snapshot(of: source, into: snapshotURL)
+            : try snapshotter.onlineSnapshot(of: source, into: snapshotURL)
         if snapshot.journalMode != "wal" {
             try? context.catalog.raiseAlert(.warning, kind: "journal-mode",
                 message: "The POS database is in \(snapshot.journalMode) journal mode: each backup blocks the POS's sales while it reads. Ask the POS vendor to enable WAL mode.",
                 at: context.now())
         }
 
-        // An incremental needs a sound parent; without one this run is a full backup.
+        // An incremental needs a sound parent; without one it starts a new chain as a base (all pages).
         var parent: (job: BackupJob, delta: DeltaParent)?
         if job.kind == .dbIncremental {
             parent = try IncrementalChain(context: context).parentForNextIncremental()
-            if let parent { job.parentId = parent.job.id } else { job.kind = .dbFull }
+            job.parentId = parent?.job.id
         }
 
         let archiveName = "\(job.kind.rawValue)-\(Timestamp.fileStamp(snapshot.startedAt))-\(job.id!).zip"

@@ -41,7 +41,7 @@ struct DeltaParent {
 }
 
 /// The incremental encoding: only the pages whose content is not in the parent image, plus a map
-/// saying, for every page, "new" or "same as parent page j".
+/// saying, for every page, "new" or "same bytes as parent page j" (j is usually the same page).
 struct DeltaImageEncoder {
     let parent: DeltaParent
 
@@ -56,12 +56,16 @@ struct DeltaImageEncoder {
             progress?(ProgressEvent(phase: "compare", bytesDone: done, bytesTotal: info.size))
         }
 
-        // Each page: the same content somewhere in the parent image, or new.
+        // Each page: unchanged at its place (the common case between online copies), the same
+        // content elsewhere in the parent (moved by a VACUUM), or new.
         let known = parent.index.locations()
+        let parentHashes = parent.index.hashes
         var map = [Int32](repeating: 0, count: scan.index.hashes.count)
         var newPages: [Int] = []
         for (page, hash) in scan.index.hashes.enumerated() {
-            if let at = known[hash] {
+            if page < parentHashes.count, parentHashes[page] == hash {
+                map[page] = 0
+            } else if let at = known[hash] {
                 map[page] = Int32(truncatingIfNeeded: Int(at) - page)
             } else {
                 map[page] = Manifest.Delta.newPage

@@ -1,25 +1,24 @@
 import Foundation
 
-/// The chain rules of incremental database backups (design.md):
-/// each incremental names its parent (the newest database backup before it, full or incremental);
-/// a restore checks the whole chain before touching anything; a missing or damaged link makes the
-/// next run a full backup, with an alert, never a broken chain.
+/// The chain rules of incremental database backups (design.md, docs/incremental.md):
+/// a chain starts with a base (an hourly backup holding every page) or a full backup, then each
+/// incremental names its parent, the previous hourly; a restore checks the whole chain before
+/// touching anything; a missing or damaged link makes the next run a new base, with an alert,
+/// never a broken chain.
 public struct IncrementalChain: Sendable {
-    /// Longer chains cost more to restore and put more eggs in one basket; past this the next run is full.
-    public static let maxLength = 48
+    /// Links after a base before the next run starts a new base: about a day of hourlies, so a
+    /// restore never reads more than one base and 24 incrementals.
+    public static let maxLength = 24
     public let context: BackupContext
 
     public init(context: BackupContext) { self.context = context }
 
-    /// The links from the chain's full backup to `job`, oldest first, each checked to be a
-    /// succeeded backup whose archive is present. Throws naming the first missing or broken link.
+    /// The links from the chain's start (a base or a full backup) to `job`, oldest first, each
+    /// checked to be a succeeded backup whose archive is present. Throws naming the first missing or broken link.
     public func links(to job: BackupJob) throws -> [BackupJob] {
         var chain = [job]
         var current = job
-        while current.kind == .dbIncremental {
-            guard let parentId = current.parentId else {
-                throw BackupError(.corruptArchive, "Incremental backup \(current.id ?? 0) does not name its parent and cannot be restored.")
-            }
+        while let parentId = current.parentId {
             guard let parent = try context.catalog.job(id: parentId) else {
                 throw BackupError(.notFound, "Backup \(job.id ?? 0) needs backup \(parentId), which is not in the catalog.")
             }
@@ -31,19 +30,14 @@ public struct IncrementalChain: Sendable {
             current = parent
             guard chain.count <= 10_000 else { throw BackupError(.corruptArchive, "The backup chain loops.") }
         }
-        guard current.kind == .dbFull else {
-            throw BackupError(.corruptArchive, "The chain of backup \(job.id ?? 0) does not start with a full database backup.")
-        }
         return chain.reversed()
     }
 
-    /// The parent for the next incremental, or nil when the next database backup must be full:
-    /// no database backup yet, chain at its maximum length, page index not at hand, or a link
+    /// The parent for the next incremental (the newest hourly backup), or nil when the next one
+    /// must be a base: no hourly yet, chain at its maximum length, page index not at hand, or a link
     /// missing or damaged (then an alert says so).
     func parentForNextIncremental() throws -> (job: BackupJob, delta: DeltaParent)? {
-        let candidates = try context.catalog.jobs(kind: .dbFull, status: .succeeded, limit: 1)
-            + context.catalog.jobs(kind: .dbIncremental, status: .succeeded, limit: 1)
-        guard let newest = candidates.max(by: { ($0.startedAt, $0.id ?? 0) < ($1.startedAt, $1.id ?? 0) }),
+        guard let newest = try context.catalog.jobs(kind: .dbIncremental, status: .succeeded, limit: 1).first,
               let imageSha256 = newest.imageSha256 else { return nil }
         let chain: [BackupJob]
         do {
@@ -57,11 +51,11 @@ public struct IncrementalChain: Sendable {
         } catch {
             let reason = BackupError.wrap(error, "The incremental chain is broken.").message
             try? context.catalog.raiseAlert(.warning, kind: "chain-broken",
-                                            message: "The chain of hourly backups is broken (\(reason)). This backup runs as a full backup instead.",
+                                            message: "The chain of hourly backups is broken (\(reason)). This backup starts a new chain and holds the whole database.",
                                             at: context.now())
             return nil
         }
-        guard chain.count < Self.maxLength,
+        guard chain.count <= Self.maxLength,
               let index = PageIndex.read(from: context.dataDirectory.pageIndex(newest.uuid)) else { return nil }
         return (newest, DeltaParent(backupId: newest.uuid, imageSha256: imageSha256, index: index))
     }
