@@ -95,6 +95,9 @@ enum CatalogSchema {
                 t.column("acknowledged_at", .datetime)
             }
         }
+        m.registerMigration("v2: alert webhook delivery") { db in
+            try db.alter(table: "alert") { t in t.add(column: "notified_at", .datetime) }
+        }
         return m
     }
 }

@@ -135,6 +135,8 @@ public struct Alert: Codable, Sendable, Equatable, Identifiable {
     public var lastSeenAt: Date
     public var count: Int
     public var acknowledgedAt: Date?
+    /// When the webhook accepted this alert; nil while it is still to be sent.
+    public var notifiedAt: Date?
 }
 
 // MARK: - GRDB persistence: snake_case columns, enums stored as their raw text.

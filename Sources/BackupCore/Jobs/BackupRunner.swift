@@ -1,0 +1,84 @@
+import Foundation
+
+/// How a request to run a backup ended.
+public enum BackupOutcome: Sendable {
+    /// The backup succeeded; `pruned` older backups were deleted by retention afterwards.
+    case succeeded(BackupJob, pruned: Int)
+    /// Not started: another backup or restore holds the job lock (R4.4).
+    case skipped(reason: String)
+    /// `job` is the failed record when the job got as far as creating one.
+    case failed(BackupError, job: BackupJob?)
+}
+
+/// "Run a backup of kind K": the one entry point for the scheduler, the server and the CLI.
+/// Takes the job lock (or reports a skip), recovers after any crashed job, runs the job, and
+/// after a success applies retention. The free-space check belongs to each job, which knows its
+/// own estimate and raises the disk-space alert.
+public struct BackupRunner: Sendable {
+    public let context: BackupContext
+    public init(context: BackupContext) { self.context = context }
+
+    /// - Parameter alertOnFailure: raise an alert when the run fails before its job could record the
+    ///   failure (jobs raise their own). The scheduler passes false and alerts after its retry.
+    public func run(_ kind: BackupKind, trigger: JobTrigger, actor: BackupContext.Actor = .system, integrityCheck: Bool = true,
+                    alertOnFailure: Bool = true, progress: ProgressHandler? = nil) -> BackupOutcome {
+        let lock: JobLock
+        do {
+            guard let acquired = try JobLock.tryAcquire(context.dataDirectory) else {
+                return .skipped(reason: "another backup or restore is running")
+            }
+            lock = acquired
+        } catch {
+            return failed(kind, error, alert: alertOnFailure)
+        }
+        return withExtendedLifetime(lock) {
+            let job: BackupJob
+            do {
+                try JobRecovery(context: context).recoverInterruptedJobs()
+                job = try dispatch(kind, trigger: trigger, actor: actor, integrityCheck: integrityCheck, progress: progress)
+            } catch let failure as BackupFailure {
+                return .failed(failure.error, job: failure.job)
+            } catch {
+                return failed(kind, error, alert: alertOnFailure)
+            }
+            return .succeeded(job, pruned: applyRetention())
+        }
+    }
+
+    private func dispatch(_ kind: BackupKind, trigger: JobTrigger, actor: BackupContext.Actor, integrityCheck: Bool,
+                          progress: ProgressHandler?) throws -> BackupJob {
+        switch kind {
+        case .dbFull, .dbIncremental:
+            try DatabaseBackupJob(context: context, kind: kind)
+                .runLocked(trigger: trigger, actor: actor, integrityCheck: integrityCheck, progress: progress)
+        case .files, .full:
+            throw BackupError(.invalidInput, "Backups of kind \(kind.rawValue) are not available yet.")
+        }
+    }
+
+    /// Retention never fails the backup that triggered it: a problem becomes an alert.
+    private func applyRetention() -> Int {
+        do {
+            let settings = try SettingsStore(catalog: context.catalog).load()
+            return try RetentionPruner(context: context).prune(settings: settings).filter { !$0.keep }.count
+        } catch {
+            _ = try? context.catalog.raise(.retentionFailed(BackupError.wrap(error, "Retention failed.")), at: context.now())
+            return 0
+        }
+    }
+
+    private func failed(_ kind: BackupKind, _ error: any Error, alert: Bool) -> BackupOutcome {
+        let failure = BackupError.wrap(error, "The \(kind.rawValue) backup could not start.")
+        if alert { _ = try? context.catalog.raise(.backupFailed(kind, failure), at: context.now()) }
+        return .failed(failure, job: nil)
+    }
+}
+
+extension Catalog {
+    /// Records a backup that was due but did not run (R4.4): audit action `schedule.skip`, so the
+    /// dashboard's log shows it beside the backups that did run.
+    public func auditSkippedBackup(_ kind: BackupKind, reason: String, actor: BackupContext.Actor, at now: Date) throws {
+        try audit(AuditEntry(at: now, userId: actor.userId, stationId: actor.stationId, client: actor.client,
+                             action: "schedule.skip", target: kind.rawValue, outcome: "skipped", detail: reason))
+    }
+}

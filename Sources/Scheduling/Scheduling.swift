@@ -1,1 +1,0 @@
-// The scheduler lands here (issue 5).
