@@ -19,6 +19,7 @@ release: deps
 test: deps
 	swift build --build-tests
 	CAPS_BACKUP_BIN=$(CURDIR)/$(BIN_DEBUG) swift test --skip-build
+	python3 tests/api/run_schemathesis.py --bin $(BIN_DEBUG) --st .build-venv/bin/st
 
 demo: release
 	@[ -f $(DEMO_DIR)/pos.db ] || $(BIN_RELEASE) demo seed --dir $(DEMO_DIR) --size-mb $(DEMO_SIZE_MB)

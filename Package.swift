@@ -43,7 +43,9 @@ let package = Package(
                 "BackupCore", "Scheduling", "Destinations",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
-            ]),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            resources: [.copy("Resources/openapi.json")]),
         .executableTarget(
             name: "caps-backup",
             dependencies: [
@@ -59,6 +61,7 @@ let package = Package(
             dependencies: [
                 "Server", "BackupCore",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]),
     ],
     swiftLanguageModes: [.v6]

@@ -2,7 +2,7 @@
 # Installs the Debian packages caps-backup needs to build, test and benchmark.
 # Idempotent and quick when everything is present: apt runs only for what is missing.
 set -euo pipefail
-packages=(libsqlite3-dev libdeflate-dev sqlite3 zip unzip gzip pigz restic python3 time)
+packages=(libsqlite3-dev libdeflate-dev sqlite3 zip unzip gzip pigz restic python3 python3-venv time)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -13,4 +13,15 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# schemathesis (PyPI) fuzzes the HTTP API from its OpenAPI document in `make test`. It lives in a
+# virtualenv under .build-venv/ (ignored by git like every .build*), pinned, and is installed only
+# when that exact version is missing.
+schemathesis_version=4.32.5
+venv="$(dirname "$0")/../.build-venv"
+if ! "$venv/bin/st" --version 2>/dev/null | grep -qx "st, version $schemathesis_version"; then
+  echo "installing schemathesis $schemathesis_version into .build-venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$schemathesis_version"
 fi

@@ -8,5 +8,6 @@ struct CapsBackup: AsyncParsableCommand {
         commandName: "caps-backup",
         abstract: "Backups for a POS store server: database, product images and config, verified and restorable.",
         version: BackupContext.toolVersion,
-        subcommands: [BackupCommand.self, VerifyCommand.self, RestoreCommand.self, ListCommand.self, DemoCommand.self])
+        subcommands: [BackupCommand.self, VerifyCommand.self, RestoreCommand.self, ListCommand.self, DemoCommand.self, ServeCommand.self,
+                      SchedulerCommand.self, PruneCommand.self, BenchRetentionCommand.self])
 }

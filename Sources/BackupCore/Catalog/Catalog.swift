@@ -127,6 +127,24 @@ public final class Catalog: Sendable {
         }
     }
 
+    /// Marks an alert as dealt with; acknowledging again keeps the first time. Nil when there is no such alert.
+    public func acknowledgeAlert(id: Int64, at now: Date = Date()) throws -> Alert? {
+        try database.write { db in
+            guard var alert = try Alert.fetchOne(db, key: id) else { return nil }
+            if alert.acknowledgedAt == nil {
+                alert.acknowledgedAt = now
+                try alert.update(db)
+            }
+            return alert
+        }
+    }
+
+    /// Records what `actor` did (for callers outside BackupCore, which cannot build an `AuditEntry`).
+    public func audit(action: String, target: String?, outcome: String, detail: String?, actor: BackupContext.Actor, at now: Date) throws {
+        try audit(AuditEntry(at: now, userId: actor.userId, stationId: actor.stationId, client: actor.client,
+                             action: action, target: target, outcome: outcome, detail: detail))
+    }
+
     public func audit(_ entry: AuditEntry) throws {
         try database.write { db in
             var entry = entry

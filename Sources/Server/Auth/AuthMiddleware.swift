@@ -1,0 +1,41 @@
+import Hummingbird
+
+/// Every /api/v1 route but the OpenAPI document: a valid POS token (401 otherwise) carrying
+/// MANAGE_SETTINGS (403 otherwise). Refusals are logged, not audited: the audit log records what
+/// authorised users did.
+struct AuthMiddleware: RouterMiddleware {
+    typealias Context = APIRequestContext
+    let verifier: JWTVerifier
+    let requiredPermission: String
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let header = request.headers[.authorization] else {
+            throw Self.unauthorized("Sign in first: this request needs a bearer token from the POS.")
+        }
+        let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else {
+            throw Self.unauthorized("The Authorization header must be: Bearer <token>.")
+        }
+        let identity: Identity
+        do {
+            identity = try verifier.verify(String(parts[1]).trimmingCharacters(in: .whitespaces))
+        } catch {
+            context.logger.notice("token refused", metadata: ["reason": "\(error.reason)", "client": "\(context.clientAddress ?? "-")"])
+            throw Self.unauthorized(error.reason + " Sign in again.", tokenError: true)
+        }
+        guard identity.permissions.contains(requiredPermission) else {
+            context.logger.notice("permission refused", metadata: [
+                "user": "\(identity.userId)", "station": "\(identity.stationId ?? "-")", "path": "\(request.uri.path)",
+            ])
+            throw APIError(.forbidden, "forbidden", "User \(identity.userId) may not manage backups: the \(requiredPermission) permission is required.")
+        }
+        var context = context
+        context.identity = identity
+        return try await next(request, context)
+    }
+
+    static func unauthorized(_ message: String, tokenError: Bool = false) -> APIError {
+        APIError(.unauthorized, "unauthorized", message,
+                 headers: [.wwwAuthenticate: tokenError ? "Bearer error=\"invalid_token\"" : "Bearer"])
+    }
+}

@@ -1,0 +1,132 @@
+import BackupCore
+import Foundation
+import Hummingbird
+import Logging
+import Scheduling
+import ServiceLifecycle
+
+/// The HTTP service: the JSON API under /api/v1, /healthz, /metrics and (demo) the login page.
+///
+///     Routes/      one file per resource: what each route reads, changes and answers
+///     Context/     what a handler knows about its request: client address, verified identity
+///     Auth/        the POS's JWTs and the MANAGE_SETTINGS check
+///     Audit/       one audit row per change or download
+///     Errors/      one JSON error shape for every failure; 405 for a known path
+///     Jobs/        starting backups and restores in the background, one at a time
+///     Progress/    live progress and logs of jobs, Server-Sent Events
+///     Download/    archives streamed from disk with Range support
+///     Upload/      archives streamed to disk, verified before a restore may start
+///     Monitoring/  /healthz and /metrics
+///     OpenAPI/     the API's description (Resources/openapi.json), served at /api/v1/openapi.json
+///     Demo/        the demo login page (serve --demo)
+///     Support/     JSON, blocking work off the cooperative pool, catalog queries
+public struct CapsServer: Sendable {
+    public let configuration: ServerConfiguration
+    public let context: BackupContext
+    public let coordinator: JobCoordinator
+    let services: APIServices
+
+    public init(configuration: ServerConfiguration, context: BackupContext, logger: Logger = Logger(label: "caps-backup.server")) throws {
+        let verifier = JWTVerifier(hs256Secret: configuration.jwtSecret, ed25519PublicKey: configuration.jwtPublicKey, now: configuration.now)
+        guard verifier.hasKeys else {
+            throw BackupError(.configuration,
+                              "No JWT secret is configured: set [auth] jwt_secret in the config file or CAPS_JWT_SECRET (the POS signs its tokens with it).")
+        }
+        self.configuration = configuration
+        self.context = context
+        try POSIXFile.makePrivateDirectory(RestoreRoutes.uploadsDirectory(context))
+        coordinator = JobCoordinator(context: context)
+        services = APIServices(context: context, coordinator: coordinator, configuration: configuration, verifier: verifier,
+                               auditor: Auditor(catalog: context.catalog, now: context.now, logger: logger),
+                               openAPI: try OpenAPIDocument.load(), logger: logger)
+    }
+
+    /// Every route, in one place. The route table test walks `router.routes`.
+    public func makeRouter() -> Router<APIRequestContext> {
+        let router = Router(context: APIRequestContext.self)
+        let table = Locked(RouteTable([]))
+        router.add(middleware: ErrorMiddleware(routes: table))
+
+        MonitoringRoutes(services: services).register(on: router)
+        OpenAPIRoutes(services: services).register(on: router)
+        if configuration.demo { DemoLoginRoutes(services: services).register(on: router) }
+
+        let api = router.group("/api/v1")
+            .add(middleware: AuthMiddleware(verifier: services.verifier, requiredPermission: Permission.manageSettings))
+        OverviewRoutes(services: services).register(on: api)
+        BackupRoutes(services: services).register(on: api)
+        RestoreRoutes(services: services).register(on: api)
+        ProgressRoutes(services: services).register(on: api)
+        SettingsRoutes(services: services).register(on: api)
+        AlertRoutes(services: services).register(on: api)
+        AuditRoutes(services: services).register(on: api)
+
+        table.withLock { $0 = RouteTable(router.routes.map { ($0.path.description, $0.method.rawValue) }) }
+        return router
+    }
+
+    public func makeApplication(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+        Application(
+            router: makeRouter(),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "caps-backup"),
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
+            logger: services.logger)
+    }
+
+    /// Runs until SIGTERM or SIGINT, with the other services of the process (the scheduler, the
+    /// uploader) beside the HTTP server. On shutdown the server stops taking requests, then a job
+    /// it started is allowed to finish, so no backup is left half-written by a restart.
+    ///
+    /// - Parameter scheduler: run the scheduler (R4) and the alert webhook in this process; its
+    ///   backups go through the same `JobCoordinator` as the API's.
+    public func run(scheduler: Bool, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        var background: [any Service] = []
+        if scheduler {
+            let scheduler = Scheduler(catalog: context.catalog, runner: coordinator)
+            let alerts = AlertDeliveryService(notifier: WebhookNotifier(catalog: context.catalog))
+            background = [CancellingService { await scheduler.run() }, CancellingService { await alerts.run() }]
+        }
+        let group = ServiceGroup(configuration: .init(
+            services: [JobDrainService(coordinator: coordinator)] + background + [makeApplication(onServerRunning: onServerRunning)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: services.logger))
+        try await group.run()
+    }
+}
+
+/// What the route handlers share.
+struct APIServices: Sendable {
+    let context: BackupContext
+    let coordinator: JobCoordinator
+    let configuration: ServerConfiguration
+    let verifier: JWTVerifier
+    let auditor: Auditor
+    let openAPI: ByteBuffer
+    let logger: Logger
+
+    var catalog: Catalog { context.catalog }
+    var hub: ProgressHub { coordinator.hub }
+}
+
+/// On graceful shutdown, waits for a backup or restore this process started (services shut down
+/// in reverse order: the HTTP server first, then this).
+struct JobDrainService: Service {
+    let coordinator: JobCoordinator
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await coordinator.waitForRunningJob()
+    }
+}
+
+/// A loop that stops when its task is cancelled (the scheduler, the webhook), as a service:
+/// cancelled on graceful shutdown. The scheduler finishes a running backup before it returns.
+struct CancellingService: Service {
+    let body: @Sendable () async -> Void
+
+    init(_ body: @escaping @Sendable () async -> Void) { self.body = body }
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await body() }
+    }
+}

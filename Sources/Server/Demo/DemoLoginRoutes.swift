@@ -1,0 +1,62 @@
+import Foundation
+import Hummingbird
+
+/// Demo mode only (`serve --demo`): a login page standing in for the POS, minting tokens for two
+/// demo users signed with the configured secret, exactly as the POS would:
+/// `admin` (MANAGE_SETTINGS) and `cashier` (no permissions, so the API answers 403).
+struct DemoLoginRoutes {
+    let services: APIServices
+    static let lifetime: TimeInterval = 8 * 3600
+    static let users: [String: [String]] = ["admin": [Permission.manageSettings], "cashier": []]
+
+    func register(on router: Router<APIRequestContext>) {
+        router.get("/login") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
+                     body: .init(byteBuffer: ByteBuffer(string: Self.page)))
+        }
+        router.post("/login") { request, _ in
+            let body = try await StrictJSON.decode(Login.self, from: request, shape: Login(user: "admin"))
+            guard let permissions = Self.users[body.user], let secret = services.configuration.jwtSecret else {
+                throw APIError(.unauthorized, "unauthorized", "Unknown demo user \(body.user); use admin or cashier.")
+            }
+            let expires = services.configuration.now().addingTimeInterval(Self.lifetime)
+            let token = JWTSigner(hs256Secret: secret).sign(userId: body.user, stationId: "demo-station", permissions: permissions, expiresAt: expires)
+            return try JSON.response(Token(token: token, user: body.user, stationId: "demo-station", permissions: permissions, expiresAt: expires))
+        }
+    }
+
+    struct Login: Codable { var user: String }
+    struct Token: Codable {
+        var token: String
+        var user: String
+        var stationId: String
+        var permissions: [String]
+        var expiresAt: Date
+    }
+
+    static let page = """
+        <!doctype html>
+        <html lang="en"><head><meta charset="utf-8"><title>caps-backup demo sign-in</title>
+        <style>body{font:16px system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem}
+        button{font-size:1rem;padding:.5rem 1rem;margin-right:.5rem}textarea{width:100%;height:6rem}</style></head>
+        <body>
+        <h1>caps-backup demo</h1>
+        <p>In a store the POS signs users in. Here, pick a demo user:</p>
+        <p><button data-user="admin">admin (MANAGE_SETTINGS)</button><button data-user="cashier">cashier (no permission)</button></p>
+        <p id="who"></p>
+        <textarea id="token" readonly placeholder="the bearer token appears here"></textarea>
+        <p>Try: <code id="curl">curl -H "Authorization: Bearer $TOKEN" http://HOST/api/v1/overview</code></p>
+        <script>
+        for (const b of document.querySelectorAll("button")) b.onclick = async () => {
+          const r = await fetch("/login", {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify({user: b.dataset.user})});
+          const j = await r.json();
+          if (!r.ok) { document.getElementById("who").textContent = j.error.message; return; }
+          localStorage.setItem("caps-backup-token", j.token);
+          document.getElementById("token").value = j.token;
+          document.getElementById("who").textContent = `Signed in as ${j.user} until ${j.expiresAt}; the token is stored for the dashboard.`;
+          document.getElementById("curl").textContent = `curl -H "Authorization: Bearer ${j.token}" ${location.origin}/api/v1/overview`;
+        };
+        </script>
+        </body></html>
+        """
+}

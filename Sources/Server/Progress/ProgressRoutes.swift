@@ -1,0 +1,136 @@
+import BackupCore
+import Foundation
+import Hummingbird
+
+/// Live progress (Server-Sent Events) and structured logs of backups and restores.
+///
+/// Events: `progress` (a `ProgressUpdate`: phase, bytesDone, bytesTotal, etaSeconds; `id` is its
+/// `seq`), then exactly one `end` whose data is the job's final record (a backup or a restore as
+/// GET returns it), after which the server closes the stream. For a job this server is not running
+/// (finished long ago, or run by the CLI or another process) the stream says what the catalog knows:
+/// `end` at once for a finished job; for one still running elsewhere, a `progress` with phase
+/// `running` every few seconds until it ends.
+struct ProgressRoutes {
+    let services: APIServices
+    static let pollInterval: Duration = .seconds(2)
+
+    func register(on api: RouterGroup<APIRequestContext>) {
+        api.get("/backups/{id}/progress") { _, context in
+            let id = try context.id()
+            let job = try await fetchBackup(id)
+            return stream(monitor: services.hub.monitor(for: .backup(id)), initial: .backup(job), running: job.status == .running) {
+                try await fetchBackup(id)
+            } isRunning: { ($0 as BackupJob).status == .running } outcome: { JobOutcome.backup($0) }
+        }
+        api.get("/restores/{id}/progress") { _, context in
+            let id = try context.id()
+            let restore = try await fetchRestore(id)
+            return stream(monitor: services.hub.monitor(for: .restore(id)), initial: .restore(restore, recoverySteps: nil),
+                          running: restore.status == .running) {
+                try await fetchRestore(id)
+            } isRunning: { ($0 as RestoreJob).status == .running } outcome: { JobOutcome.restore($0, recoverySteps: nil) }
+        }
+        api.get("/backups/{id}/logs") { _, context in
+            let id = try context.id()
+            let job = try await fetchBackup(id)
+            let lines = services.hub.monitor(for: .backup(id))?.logLines ?? JobLogs.fromCatalog(job)
+            return try JSON.response(ItemList(items: lines))
+        }
+        api.get("/restores/{id}/logs") { _, context in
+            let id = try context.id()
+            let restore = try await fetchRestore(id)
+            let lines = services.hub.monitor(for: .restore(id))?.logLines ?? JobLogs.fromCatalog(restore)
+            return try JSON.response(ItemList(items: lines))
+        }
+    }
+
+    private func fetchBackup(_ id: Int64) async throws -> BackupJob {
+        let job = try await Blocking.run { [catalog = services.catalog] in try catalog.job(id: id) }
+        guard let job else { throw BackupRoutes.noSuchBackup(id) }
+        return job
+    }
+
+    private func fetchRestore(_ id: Int64) async throws -> RestoreJob {
+        let restore = try await Blocking.run { [catalog = services.catalog] in try catalog.restoreJob(id: id) }
+        guard let restore else { throw RestoreRoutes.noSuchRestore(id) }
+        return restore
+    }
+
+    private func stream<Record: Sendable>(monitor: JobMonitor?, initial: JobOutcome, running: Bool,
+                                          fetch: @escaping @Sendable () async throws -> Record,
+                                          isRunning: @escaping @Sendable (Record) -> Bool,
+                                          outcome: @escaping @Sendable (Record) -> JobOutcome) -> Response {
+        let body = ResponseBody { writer in
+            if let monitor {
+                for await item in monitor.subscribe() {
+                    switch item {
+                    case .progress(let update): try await writer.write(ServerSentEvents.event("progress", id: update.seq, data: update))
+                    case .finished(let outcome): try await writer.write(try Self.endEvent(outcome))
+                    case .heartbeat: try await writer.write(ServerSentEvents.heartbeat)
+                    }
+                }
+            } else if running {
+                // Someone else's job: poll the catalog until it ends.
+                var seq = 0
+                let started = Date()
+                while true {
+                    let record = try await fetch()
+                    guard isRunning(record) else {
+                        try await writer.write(try Self.endEvent(outcome(record)))
+                        break
+                    }
+                    seq += 1
+                    let update = ProgressUpdate(seq: seq, phase: "running", bytesDone: 0, bytesTotal: 0, etaSeconds: nil,
+                                                elapsedSeconds: Date().timeIntervalSince(started).rounded(toPlaces: 3), at: Date())
+                    try await writer.write(ServerSentEvents.event("progress", id: seq, data: update))
+                    try await Task.sleep(for: Self.pollInterval)
+                }
+            } else {
+                try await writer.write(try Self.endEvent(initial))
+            }
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: ServerSentEvents.headers, body: body)
+    }
+
+    static func endEvent(_ outcome: JobOutcome) throws -> ByteBuffer {
+        switch outcome {
+        case .backup(let job): try ServerSentEvents.event("end", data: BackupView(job))
+        case .restore(let restore, let steps): try ServerSentEvents.event("end", data: RestoreView(restore, recoverySteps: steps))
+        }
+    }
+}
+
+/// A job's log rebuilt from its catalog record, for jobs whose live log this server does not hold
+/// (run before the last restart, or by the CLI or the scheduler in another process).
+enum JobLogs {
+    static func fromCatalog(_ job: BackupJob) -> [JobLogLine] {
+        var lines = [JobLogLine(at: job.startedAt, level: "info",
+                                message: "Backup \(job.id ?? 0) of kind \(job.kind.rawValue) started (\(job.trigger.rawValue), user \(job.userId ?? "-"), station \(job.stationId ?? "-"))")]
+        if let start = job.snapshotStartedAt, let end = job.snapshotFinishedAt {
+            lines.append(JobLogLine(at: end, level: "info", message: "snapshot taken in \(JobMonitor.seconds(end.timeIntervalSince(start)))", phase: "snapshot"))
+        }
+        if let finished = job.finishedAt {
+            lines.append(JobMonitor.finalLine(.backup(job), at: finished, took: finished.timeIntervalSince(job.startedAt)))
+        }
+        if let checked = job.integrityCheckedAt, let result = job.integrityCheck {
+            lines.append(JobLogLine(at: checked, level: result == "ok" ? "info" : "error", message: "database integrity check: \(result)", phase: "integrity-check"))
+        }
+        if let deleted = job.deletedAt {
+            lines.append(JobLogLine(at: deleted, level: "info", message: "archive deleted (\(job.deletedBy ?? "-"))"))
+        }
+        return lines.sorted { $0.at < $1.at }
+    }
+
+    static func fromCatalog(_ restore: RestoreJob) -> [JobLogLine] {
+        var lines = [JobLogLine(at: restore.startedAt, level: "info",
+                                message: "Restore \(restore.id ?? 0) of \(URL(fileURLWithPath: restore.sourcePath).lastPathComponent) into \(restore.targetPath) started (user \(restore.userId ?? "-"), station \(restore.stationId ?? "-"))")]
+        if let pre = restore.preRestorePath {
+            lines.append(JobLogLine(at: restore.startedAt, level: "info", message: "pre-restore copy kept at \(pre)", phase: "pre-restore-snapshot"))
+        }
+        if let finished = restore.finishedAt {
+            lines.append(JobMonitor.finalLine(.restore(restore, recoverySteps: nil), at: finished, took: finished.timeIntervalSince(restore.startedAt)))
+        }
+        return lines
+    }
+}

@@ -1,0 +1,155 @@
+import BackupCore
+import Foundation
+import Hummingbird
+
+/// Backups: list, run now, one backup with its manifest and chain, download, delete, restore.
+struct BackupRoutes {
+    let services: APIServices
+
+    func register(on api: RouterGroup<APIRequestContext>) {
+        let auditor = services.auditor
+
+        // GET /backups?kind=&status=&limit=&offset= : newest first.
+        api.get("/backups") { request, _ in
+            let kind = try request.queryEnum("kind", BackupKind.self, allowed: BackupKind.allCases)
+            let status = try request.queryEnum("status", JobStatus.self, allowed: JobStatus.allCases)
+            let paging = try Paging(request)
+            let jobs = try await Blocking.run { [catalog = services.catalog] in
+                try catalog.jobs(kind: kind, status: status, limit: paging.limit + 1, offset: paging.offset)
+            }
+            return try JSON.response(Page(fetched: jobs.map(BackupView.init), limit: paging.limit, offset: paging.offset))
+        }
+
+        // POST /backups {"kind": "db-full"} : starts a backup now; 202 with its record, 409 when one is running.
+        api.post("/backups", use: auditor.audited("backup.run") { request, context, note in
+            let body = try await StrictJSON.decode(RunRequest.self, from: request, shape: RunRequest(kind: .dbFull))
+            note.target = "kind \(body.kind.rawValue)"
+            let job = try await services.coordinator.startBackup(body.kind, actor: try context.actor())
+            note.writtenElsewhere = true  // DatabaseBackupJob audits the run with our actor when it ends.
+            return try JSON.response(BackupView(job), status: .accepted, headers: [.location: "/api/v1/backups/\(job.id ?? 0)"])
+        })
+
+        // GET /backups/{id} : the record, the manifest summary and the chain of parents.
+        api.get("/backups/{id}") { _, context in
+            let id = try context.id()
+            let detail = try await Blocking.run { [catalog = services.catalog] in try Self.detail(catalog, id: id) }
+            return try JSON.response(detail)
+        }
+
+        // DELETE /backups/{id}?confirm=true : removes the archive; the record stays, marked deleted.
+        api.delete("/backups/{id}", use: auditor.audited("backup.delete") { request, context, note in
+            let id = try context.id()
+            note.target = "backup \(id)"
+            try request.requireConfirmation("Deleting backup \(id) removes its archive for good.")
+            let actor = try context.actor()
+            let deleted = try await Blocking.run { [services] in
+                guard let job = try services.catalog.job(id: id) else { throw Self.noSuchBackup(id) }
+                return try BackupDeletion(context: services.context).delete(job, reason: "user:\(actor.userId ?? "-")", actor: actor)
+            }
+            note.writtenElsewhere = true  // BackupDeletion audits it with our actor.
+            return try JSON.response(BackupView(deleted))
+        })
+
+        // GET /backups/{id}/download : the archive, streamed, with Range support.
+        api.get("/backups/{id}/download", use: auditor.audited("backup.download") { request, context, note in
+            let id = try context.id()
+            note.target = "backup \(id)"
+            let (job, archive) = try await Blocking.run { [catalog = services.catalog] () throws -> (BackupJob, OpenArchive) in
+                guard let job = try catalog.job(id: id) else { throw Self.noSuchBackup(id) }
+                switch job.status {
+                case .deleted: throw APIError(.gone, "gone", "Backup \(id) was deleted\(job.deletedAt.map { " on \(Timestamp.iso8601($0))" } ?? "").")
+                case .running: throw APIError(.conflict, "not_ready", "Backup \(id) is still running; its archive is not ready.")
+                case .failed: throw APIError(.conflict, "not_available", "Backup \(id) failed and has no archive.")
+                case .succeeded: break
+                }
+                guard let path = job.path else { throw APIError(.notFound, "archive_missing", "Backup \(id) has no archive file.") }
+                return (job, try OpenArchive(path: path))
+            }
+            return try Self.download(job, archive, request: request, context: context, note: note, services: services)
+        })
+
+        // POST /backups/{id}/restore?confirm=true&preRestoreSnapshot=true : replaces the live database.
+        api.post("/backups/{id}/restore", use: auditor.audited("restore") { request, context, note in
+            let id = try context.id()
+            note.target = "backup \(id)"
+            try request.requireConfirmation("Restoring backup \(id) replaces the live POS database.")
+            let preRestoreSnapshot = try request.queryBool("preRestoreSnapshot", default: true)
+            let job = try await Blocking.run { [catalog = services.catalog] in try catalog.job(id: id) }
+            guard let job else { throw Self.noSuchBackup(id) }
+            guard job.status == .succeeded else {
+                throw APIError(.conflict, "not_restorable", "Backup \(id) is \(job.status.rawValue) and cannot be restored.")
+            }
+            let (restore, steps) = try await services.coordinator.startRestore(.backup(job), preRestoreSnapshot: preRestoreSnapshot,
+                                                                               actor: try context.actor())
+            note.writtenElsewhere = true  // DatabaseRestoreJob audits it with our actor.
+            return try JSON.response(RestoreView(restore, recoverySteps: steps), status: .accepted,
+                                     headers: [.location: "/api/v1/restores/\(restore.id ?? 0)"])
+        })
+    }
+
+    struct RunRequest: Codable, Sendable {
+        var kind: BackupKind
+    }
+
+    static func noSuchBackup(_ id: Int64) -> APIError { .notFound("There is no backup with id \(id).") }
+
+    static func detail(_ catalog: Catalog, id: Int64) throws -> BackupDetailView {
+        guard let job = try catalog.job(id: id) else { throw noSuchBackup(id) }
+        var chain = [BackupDetailView.ChainLink(id: id, kind: job.kind, status: job.status, startedAt: job.startedAt, parentId: job.parentId)]
+        var seen: Set<Int64> = [id]
+        var parent = job.parentId
+        // Follow parent links down to the full backup; a cycle or a very long chain is cut, not looped on.
+        while let parentId = parent, seen.insert(parentId).inserted, chain.count < 10_000 {
+            guard let link = try catalog.job(id: parentId) else { break }
+            chain.append(.init(id: parentId, kind: link.kind, status: link.status, startedAt: link.startedAt, parentId: link.parentId))
+            parent = link.parentId
+        }
+        return BackupDetailView(backup: BackupView(job), manifest: try catalog.manifest(jobId: id).map(BackupDetailView.summary), chain: chain)
+    }
+
+    /// 200 with the whole archive, 206 with one range, 416 for a range beyond the end. The audit
+    /// row is written when the stream ends: "succeeded" with the bytes sent, or "failed" when the
+    /// client went away.
+    static func download(_ job: BackupJob, _ archive: OpenArchive, request: Request, context: APIRequestContext,
+                         note: Auditor.Note, services: APIServices) throws -> Response {
+        let fileName = job.path.map { URL(fileURLWithPath: $0).lastPathComponent } ?? "backup-\(job.id ?? 0).zip"
+        let etag = "\"\(job.sha256 ?? job.uuid)\""
+        var headers: HTTPFields = [
+            .contentType: "application/zip",
+            .contentDisposition: "attachment; filename=\"\(fileName)\"",
+            .acceptRanges: "bytes",
+            .eTag: etag,
+            .cacheControl: "no-store",
+        ]
+        var range = ByteRange.parse(request.headers[.range], size: archive.size)
+        // If-Range: resume only if the archive is still the one the client started with.
+        if let ifRange = request.headers[.ifRange], ifRange != etag { range = .whole }
+        let status: HTTPResponse.Status
+        let bytes: ClosedRange<UInt64>?
+        switch range {
+        case .unsatisfiable:
+            throw APIError(.rangeNotSatisfiable, "range_not_satisfiable", "The requested range is beyond the archive's \(archive.size) bytes.",
+                           headers: [.contentRange: "bytes */\(archive.size)"])
+        case .whole:
+            status = .ok
+            bytes = archive.size > 0 ? 0...(archive.size - 1) : nil
+        case .partial(let r):
+            status = .partialContent
+            bytes = r
+            headers[.contentRange] = "bytes \(r.lowerBound)-\(r.upperBound)/\(archive.size)"
+        }
+        guard let bytes else {
+            return Response(status: .ok, headers: headers, body: .init())
+        }
+        note.writtenElsewhere = true
+        let actor = try context.actor()
+        let target = note.target
+        let described = status == .partialContent ? "bytes \(bytes.lowerBound)-\(bytes.upperBound) of \(archive.size)" : "\(archive.size) bytes"
+        let body = ArchiveStream.body(archive, range: bytes) { sent, error in
+            await services.auditor.write(action: "backup.download", target: target, outcome: error == nil ? "succeeded" : "failed",
+                                         detail: error == nil ? "\(fileName): \(described)" : "\(fileName): stopped after \(sent) of \(described)",
+                                         actor: actor)
+        }
+        return Response(status: status, headers: headers, body: body)
+    }
+}

@@ -1,0 +1,177 @@
+import BackupCore
+import Foundation
+
+/// What the API says about a backup. Server paths stay on the server: a client gets the archive's
+/// file name and downloads it through the API, never from a path or a static URL (R10.5).
+struct BackupView: Codable, Sendable {
+    var id: Int64
+    var uuid: String
+    var kind: BackupKind
+    var trigger: String
+    var status: JobStatus
+    var startedAt: Date
+    var finishedAt: Date?
+    var durationSeconds: Double?
+    var size: Int64?
+    var sha256: String?
+    var fileName: String?
+    var parentId: Int64?
+    var error: String?
+    var errorDetail: String?
+    var userId: String?
+    var stationId: String?
+    var snapshotStartedAt: Date?
+    var snapshotFinishedAt: Date?
+    var imageSha256: String?
+    var integrityCheck: String?
+    var deletedAt: Date?
+    var deletedBy: String?
+
+    init(_ job: BackupJob) {
+        id = job.id ?? 0
+        uuid = job.uuid
+        kind = job.kind
+        trigger = job.trigger.rawValue
+        status = job.status
+        startedAt = job.startedAt
+        finishedAt = job.finishedAt
+        durationSeconds = job.finishedAt.map { ($0.timeIntervalSince(job.startedAt)).rounded(toPlaces: 3) }
+        size = job.size
+        sha256 = job.sha256
+        fileName = job.path.map { URL(fileURLWithPath: $0).lastPathComponent }
+        parentId = job.parentId
+        error = job.error
+        errorDetail = job.errorDetail
+        userId = job.userId
+        stationId = job.stationId
+        snapshotStartedAt = job.snapshotStartedAt
+        snapshotFinishedAt = job.snapshotFinishedAt
+        imageSha256 = job.imageSha256
+        integrityCheck = job.integrityCheck
+        deletedAt = job.deletedAt
+        deletedBy = job.deletedBy
+    }
+}
+
+/// One backup in full: its record, what its manifest says, and the chain it depends on.
+struct BackupDetailView: Codable, Sendable {
+    var backup: BackupView
+    var manifest: ManifestSummary?
+    /// This backup and the ones it depends on, newest first, down to its full backup
+    /// (one element for a full backup).
+    var chain: [ChainLink]
+
+    struct ManifestSummary: Codable, Sendable {
+        var format: String
+        var backupId: String
+        var kind: BackupKind
+        var createdAt: Date
+        var host: String
+        var toolVersion: String
+        var parentId: String?
+        var entryCount: Int
+        var totalBytes: UInt64
+        /// The first entries (all of them for a database backup; a file backup lists ~52,000).
+        var entries: [Manifest.Entry]
+        var entriesTruncated: Bool
+        var database: DatabaseSummary?
+    }
+
+    struct DatabaseSummary: Codable, Sendable {
+        var entry: String
+        var sourcePath: String
+        var pageSize: Int
+        var pageCount: Int
+        var imageSize: UInt64
+        var imageSha256: String
+        var journalMode: String
+        var snapshotStartedAt: Date
+        var snapshotFinishedAt: Date
+    }
+
+    struct ChainLink: Codable, Sendable {
+        var id: Int64
+        var kind: BackupKind
+        var status: JobStatus
+        var startedAt: Date
+        var parentId: Int64?
+    }
+
+    static let listedEntries = 200
+
+    static func summary(_ manifest: Manifest) -> ManifestSummary {
+        ManifestSummary(
+            format: manifest.format, backupId: manifest.backupId, kind: manifest.kind, createdAt: manifest.createdAt,
+            host: manifest.host, toolVersion: manifest.toolVersion, parentId: manifest.parentId,
+            entryCount: manifest.entries.count, totalBytes: manifest.entries.reduce(0) { $0 + $1.size },
+            entries: Array(manifest.entries.prefix(listedEntries)), entriesTruncated: manifest.entries.count > listedEntries,
+            database: manifest.database.map {
+                DatabaseSummary(entry: $0.entry, sourcePath: $0.sourcePath, pageSize: $0.pageSize, pageCount: $0.pageCount,
+                                imageSize: $0.imageSize, imageSha256: $0.imageSha256, journalMode: $0.journalMode,
+                                snapshotStartedAt: $0.snapshotStartedAt, snapshotFinishedAt: $0.snapshotFinishedAt)
+            })
+    }
+}
+
+/// What the API says about a restore.
+struct RestoreView: Codable, Sendable {
+    var id: Int64
+    var status: RestoreStatus
+    var sourceJobId: Int64?
+    var sourceBackupId: String?
+    /// The archive's (or database file's) name.
+    var sourceName: String
+    /// The live database that was (or was to be) replaced.
+    var targetPath: String
+    var startedAt: Date
+    var finishedAt: Date?
+    var durationSeconds: Double?
+    /// The copy of the database taken just before it was replaced: the way back.
+    var preRestorePath: String?
+    var restoredImageSha256: String?
+    var error: String?
+    var errorDetail: String?
+    /// For a failed restore started by this server: what the store manager can do now.
+    var recoverySteps: [String]?
+    var userId: String?
+    var stationId: String?
+
+    init(_ restore: RestoreJob, recoverySteps: [String]? = nil) {
+        id = restore.id ?? 0
+        status = restore.status
+        sourceJobId = restore.sourceJobId
+        sourceBackupId = restore.sourceBackupId
+        sourceName = URL(fileURLWithPath: restore.sourcePath).lastPathComponent
+        targetPath = restore.targetPath
+        startedAt = restore.startedAt
+        finishedAt = restore.finishedAt
+        durationSeconds = restore.finishedAt.map { ($0.timeIntervalSince(restore.startedAt)).rounded(toPlaces: 3) }
+        preRestorePath = restore.preRestorePath
+        restoredImageSha256 = restore.restoredImageSha256
+        error = restore.error
+        errorDetail = restore.errorDetail
+        self.recoverySteps = recoverySteps
+        userId = restore.userId
+        stationId = restore.stationId
+    }
+}
+
+/// A page of a list, newest first. `nextOffset` is absent on the last page.
+struct Page<Item: Codable & Sendable>: Codable, Sendable {
+    var items: [Item]
+    var limit: Int
+    var offset: Int
+    var nextOffset: Int?
+
+    /// - Parameter fetched: up to `limit + 1` rows; the extra one only tells that there is more.
+    init(fetched: [Item], limit: Int, offset: Int) {
+        items = Array(fetched.prefix(limit))
+        self.limit = limit
+        self.offset = offset
+        nextOffset = fetched.count > limit ? offset + limit : nil
+    }
+}
+
+struct ItemList<Item: Codable & Sendable>: Codable, Sendable {
+    var items: [Item]
+}

@@ -1,1 +1,0 @@
-// The HTTP API lands here (issue 6).

@@ -1,0 +1,71 @@
+import ArgumentParser
+import BackupCore
+import Foundation
+import Server
+
+extension MetricsExposure: ExpressibleByArgument {}
+
+/// `caps-backup serve`: the HTTP API (and, with --demo, a login page for two demo users), the
+/// scheduler and the alert webhook, in one process until SIGTERM or SIGINT.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the HTTP API, the scheduler and the alert webhook until SIGTERM or SIGINT.",
+        discussion: """
+            Tokens: the POS signs bearer JWTs with the secret in [auth] jwt_secret or CAPS_JWT_SECRET (HS256), \
+            or with an Ed25519 key whose public half is in CAPS_JWT_ED25519_PUBLIC_KEY (base64). Every /api/v1 route \
+            needs the MANAGE_SETTINGS permission. With --demo, /login mints tokens for the users admin and cashier \
+            (a secret is generated and printed when none is configured).
+            """)
+
+    @Option(name: .long, help: "HOST:PORT to listen on (default: [service] listen, else \(ServiceConfig.defaultListen)); port 0 picks a free one.")
+    var listen: String?
+
+    @Flag(name: .long, help: "Demo mode: a login page at /login that mints tokens for the demo users admin and cashier.")
+    var demo = false
+
+    @Flag(name: .customLong("no-scheduler"), help: "Serve the API only; run no scheduled backups in this process.")
+    var noScheduler = false
+
+    @Option(name: .customLong("max-upload-mb"), help: "Largest archive accepted for a restore upload, in MiB.")
+    var maxUploadMB: Int = 65536
+
+    @Option(name: .long, help: "Who may read /metrics: loopback (this machine), everyone, or off.")
+    var metrics: MetricsExposure = .loopback
+
+    @OptionGroup var store: StoreOptions
+
+    func validate() throws {
+        guard maxUploadMB > 0 else { throw ValidationError("--max-upload-mb must be positive") }
+    }
+
+    func run() async throws {
+        let config = try store.resolve()
+        let environment = ProcessInfo.processInfo.environment
+        var server = ServerConfiguration()
+        try server.setListen(listen ?? config.listen)
+        server.jwtSecret = environment["CAPS_JWT_SECRET"].flatMap { $0.isEmpty ? nil : $0 } ?? config.jwtSecret
+        if let key = environment["CAPS_JWT_ED25519_PUBLIC_KEY"], !key.isEmpty { try server.setJWTPublicKey(base64: key) }
+        if demo, server.jwtSecret == nil {
+            server.jwtSecret = ServerConfiguration.randomSecret()
+            Output.error("Demo mode: generated JWT secret \(server.jwtSecret!) (set CAPS_JWT_SECRET to choose one).")
+        }
+        if let secret = server.jwtSecret, secret.utf8.count < 32 {
+            Output.error("Warning: the JWT secret is shorter than 32 bytes; a longer random secret is much harder to guess.")
+        }
+        server.demo = demo
+        server.maxUploadBytes = Int64(maxUploadMB) << 20
+        server.metrics = metrics
+
+        let context = try store.context()
+        let caps = try CapsServer(configuration: server, context: context)
+        let host = server.host
+        let demo = self.demo
+        try await caps.run(scheduler: !noScheduler) { port in
+            let base = "http://\(host.contains(":") ? "[\(host)]" : host):\(port)"
+            // One line on stdout that scripts (and the tests) read to find the port.
+            FileHandle.standardOutput.write(Data("caps-backup listening on \(base)\n".utf8))
+            if demo { Output.error("Demo sign-in: \(base)/login") }
+        }
+    }
+}

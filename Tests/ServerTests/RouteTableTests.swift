@@ -1,0 +1,92 @@
+import BackupCore
+import Foundation
+import Hummingbird
+@testable import Server
+import Testing
+
+/// Every route of the router, each asked three times: without a token (401), with the cashier's
+/// token (403), with the admin's (the documented success). A route added without a row here fails
+/// the completeness check, so the table stays the list of what needs a token.
+@Suite("Route table: 401 without a token, 403 for the cashier, success for the admin", .serialized)
+struct RouteTableTests {
+    struct Row: Sendable {
+        var method: String
+        /// The route as the router spells it.
+        var route: String
+        /// The request for it (ids filled in).
+        var path: String
+        var body: HTTP.Body = .none
+        var success: Int
+        /// Wait for the job this request starts before the next row.
+        var startsJob = false
+    }
+
+    @Test func everyRouteIsGuardedAndWorks() async throws {
+        let store = try TestStore()
+        let kept = try store.backup()            // downloaded, restored from, inspected
+        let doomed = try store.backup()          // deleted
+        let alert = try store.catalog.raiseAlert(.warning, kind: "test", message: "A test alert.")
+        let archive = try Data(contentsOf: URL(fileURLWithPath: kept.path!))
+        let settings = String(decoding: try JSON.encoder.encode(BackupSettings()), as: UTF8.self)
+
+        let rows: [Row] = [
+            Row(method: "GET", route: "/api/v1/overview", path: "/api/v1/overview", success: 200),
+            Row(method: "GET", route: "/api/v1/backups", path: "/api/v1/backups?limit=5", success: 200),
+            Row(method: "GET", route: "/api/v1/backups/{id}", path: "/api/v1/backups/\(kept.id!)", success: 200),
+            Row(method: "GET", route: "/api/v1/backups/{id}/logs", path: "/api/v1/backups/\(kept.id!)/logs", success: 200),
+            Row(method: "GET", route: "/api/v1/backups/{id}/progress", path: "/api/v1/backups/\(kept.id!)/progress", success: 200),
+            Row(method: "GET", route: "/api/v1/backups/{id}/download", path: "/api/v1/backups/\(kept.id!)/download", success: 200),
+            Row(method: "DELETE", route: "/api/v1/backups/{id}", path: "/api/v1/backups/\(doomed.id!)?confirm=true", success: 200),
+            Row(method: "POST", route: "/api/v1/backups/{id}/restore", path: "/api/v1/backups/\(kept.id!)/restore?confirm=true",
+                success: 202, startsJob: true),
+            Row(method: "POST", route: "/api/v1/restores/upload", path: "/api/v1/restores/upload?confirm=true",
+                body: .data(archive, contentType: "application/zip"), success: 202, startsJob: true),
+            Row(method: "GET", route: "/api/v1/restores", path: "/api/v1/restores", success: 200),
+            Row(method: "GET", route: "/api/v1/restores/{id}", path: "/api/v1/restores/1", success: 200),
+            Row(method: "GET", route: "/api/v1/restores/{id}/logs", path: "/api/v1/restores/1/logs", success: 200),
+            Row(method: "GET", route: "/api/v1/restores/{id}/progress", path: "/api/v1/restores/1/progress", success: 200),
+            Row(method: "GET", route: "/api/v1/settings", path: "/api/v1/settings", success: 200),
+            Row(method: "PUT", route: "/api/v1/settings", path: "/api/v1/settings", body: .data(Data(settings.utf8), contentType: "application/json"), success: 200),
+            Row(method: "GET", route: "/api/v1/alerts", path: "/api/v1/alerts", success: 200),
+            Row(method: "POST", route: "/api/v1/alerts/{id}/acknowledge", path: "/api/v1/alerts/\(alert.id!)/acknowledge", success: 200),
+            Row(method: "GET", route: "/api/v1/audit", path: "/api/v1/audit", success: 200),
+            // Last: its retention run deletes the other backups of today.
+            Row(method: "POST", route: "/api/v1/backups", path: "/api/v1/backups",
+                body: .data(Data(#"{"kind":"db-full"}"#.utf8), contentType: "application/json"), success: 202, startsJob: true),
+        ]
+        let open: Set<String> = ["GET /healthz", "GET /metrics", "GET /api/v1/openapi.json"]
+
+        // The table covers the router exactly.
+        let routes = Set(store.server.makeRouter().routes.map { "\($0.method) \($0.path)" })
+        let tabled = Set(rows.map { "\($0.method) \($0.route)" })
+        #expect(routes.subtracting(open) == tabled, "routes without a row: \(routes.subtracting(open).subtracting(tabled)); rows without a route: \(tabled.subtracting(routes))")
+
+        try await store.run { http in
+            for route in open.sorted() {
+                let response = try await http.get(String(route.split(separator: " ")[1]))
+                #expect(response.status == 200, "\(route) without a token")
+            }
+            for row in rows {
+                let anonymous = try await http.request(row.method, row.path, body: row.body)
+                #expect(anonymous.status == 401, "\(row.method) \(row.path) without a token")
+                #expect(anonymous.errorCode == "unauthorized")
+                #expect(anonymous.header("WWW-Authenticate")?.hasPrefix("Bearer") == true)
+
+                let forged = try await http.request(row.method, row.path, token: String(Tokens.admin.dropLast(2)) + "xx", body: row.body)
+                #expect(forged.status == 401, "\(row.method) \(row.path) with a forged token")
+
+                let cashier = try await http.request(row.method, row.path, token: Tokens.cashier, body: row.body)
+                #expect(cashier.status == 403, "\(row.method) \(row.path) as cashier")
+                #expect(cashier.errorCode == "forbidden")
+
+                let admin = try await http.request(row.method, row.path, token: Tokens.admin, body: row.body)
+                #expect(admin.status == row.success, "\(row.method) \(row.path) as admin: \(admin.status) \(admin.text.prefix(300))")
+                if row.startsJob {
+                    try await eventually { !store.server.coordinator.isBusy }
+                }
+            }
+        }
+        // The refused requests changed nothing: only the admin's changes are in the audit log.
+        #expect(try store.auditRows().allSatisfy { $0.userId == "admin" || $0.userId == "system" || $0.userId == "retention" })
+    }
+}
