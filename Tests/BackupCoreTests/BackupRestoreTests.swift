@@ -293,6 +293,7 @@ struct BackupDeletionTests {
         let deleted = try BackupDeletion(context: context).delete(job, reason: "user:admin",
                                                                   actor: .init(userId: "admin", stationId: "till-1", client: "127.0.0.1"))
         #expect(!POSIXFile.exists(archive) && !POSIXFile.exists(Checksums.sidecarURL(for: archive)))
+        #expect(!POSIXFile.exists(context.dataDirectory.pageIndex(job.uuid)))
         let row = try #require(try context.catalog.job(id: job.id!))
         #expect(row.status == .deleted && row.deletedBy == "user:admin" && row.deletedAt != nil && row.path == job.path)
         #expect(deleted.status == .deleted)

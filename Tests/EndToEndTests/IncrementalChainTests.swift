@@ -78,7 +78,7 @@ struct IncrementalChainTests {
         #expect(next.status == .succeeded)
         #expect(next.kind == .dbIncremental && next.parentId == nil)
         let alerts = try store.catalog().alerts()
-        #expect(alerts.contains { $0.kind == "chain-broken" })
+        #expect(alerts.contains { $0.kind == "broken-chain" })
 
         // With the middle archive gone instead, the refusal names it as missing.
         try FileManager.default.removeItem(at: URL(fileURLWithPath: middle.path!))

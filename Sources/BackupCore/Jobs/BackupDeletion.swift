@@ -22,6 +22,8 @@ public struct BackupDeletion: Sendable {
                 }
                 try? POSIXFile.fsyncDirectory(archive.deletingLastPathComponent())
             }
+            // Its page index served only as the parent of a next incremental.
+            try? FileManager.default.removeItem(at: context.dataDirectory.pageIndex(job.uuid))
             deleted.status = .deleted
             deleted.deletedAt = context.now()
             deleted.deletedBy = reason

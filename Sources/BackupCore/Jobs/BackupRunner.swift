@@ -18,8 +18,8 @@ public struct BackupRunner: Sendable {
     public let context: BackupContext
     public init(context: BackupContext) { self.context = context }
 
-    /// - Parameter alertOnFailure: raise an alert when the run fails before its job could record the
-    ///   failure (jobs raise their own). The scheduler passes false and alerts after its retry.
+    /// - Parameter alertOnFailure: raise an alert when the run fails (a full disk is alerted by the job
+    ///   itself, at once). The scheduler passes false and alerts only when its retry fails too (R4.5).
     public func run(_ kind: BackupKind, trigger: JobTrigger, actor: BackupContext.Actor = .system, integrityCheck: Bool = true,
                     alertOnFailure: Bool = true, progress: ProgressHandler? = nil) -> BackupOutcome {
         let lock: JobLock
@@ -37,6 +37,9 @@ public struct BackupRunner: Sendable {
                 try JobRecovery(context: context).recoverInterruptedJobs()
                 job = try dispatch(kind, trigger: trigger, actor: actor, integrityCheck: integrityCheck, progress: progress)
             } catch let failure as BackupFailure {
+                if alertOnFailure, failure.error.code != .insufficientSpace {  // the job alerts a full disk itself
+                    _ = try? context.catalog.raise(.backupFailed(kind, failure.error), at: context.now())
+                }
                 return .failed(failure.error, job: failure.job)
             } catch {
                 return failed(kind, error, alert: alertOnFailure)

@@ -61,10 +61,10 @@ public struct DatabaseBackupJob: Sendable {
             try? context.catalog.update(job)
             JobRecovery(context: context).fileLeftovers(of: job)
             audit(job, actor: actor, outcome: "failed", detail: failure.message)
-            try? context.catalog.raiseAlert(
-                failure.code == .insufficientSpace ? .critical : .warning,
-                kind: failure.code == .insufficientSpace ? "disk-space" : "backup-failed",
-                message: "Database backup failed: \(failure.message)", detail: failure.detail, at: context.now())
+            // A full disk is alerted at once; other failures by the caller (the scheduler only after its retry, R4.5).
+            if failure.code == .insufficientSpace {
+                _ = try? context.catalog.raise(.insufficientSpace(job.kind, failure), at: context.now())
+            }
             throw BackupFailure(error: failure, job: job)
         }
     }

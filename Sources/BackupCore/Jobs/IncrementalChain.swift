@@ -50,9 +50,8 @@ public struct IncrementalChain: Sendable {
             }
         } catch {
             let reason = BackupError.wrap(error, "The incremental chain is broken.").message
-            try? context.catalog.raiseAlert(.warning, kind: "chain-broken",
-                                            message: "The chain of hourly backups is broken (\(reason)). This backup starts a new chain and holds the whole database.",
-                                            at: context.now())
+            _ = try? context.catalog.raise(.brokenIncrementalChain(backupId: newest.id, detail: "\(reason) A new chain starts with this backup."),
+                                           at: context.now())
             return nil
         }
         guard chain.count <= Self.maxLength,
