@@ -134,6 +134,7 @@ def main():
         full_restore = restore(a, store, data, full["id"])
 
         log(f"busy hour: {a.busy_sales} sales, then an incremental ...")
+        backup(a, store, data, "db-incremental")  # the chain's base, holding every page
         simulate(a, store, a.busy_sales, 11)
         busy = backup(a, store, data, "db-incremental")
 
