@@ -6,7 +6,7 @@ extension BackupKind: ExpressibleByArgument {}
 
 struct BackupCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "backup", abstract: "Run one backup now (db-full; more kinds as they land).")
+        commandName: "backup", abstract: "Run one backup now: db-full, db-incremental, files (the uploads folder) or full (database, uploads and config files).")
 
     @Option(name: .long, help: "What to back up: \(BackupKind.allCases.map(\.rawValue).joined(separator: ", ")).")
     var kind: BackupKind = .dbFull
@@ -18,14 +18,19 @@ struct BackupCommand: ParsableCommand {
     @OptionGroup var store: StoreOptions
     @OptionGroup var output: OutputOptions
 
+    /// A manual run from the command line backs up and deletes nothing: retention runs after scheduled
+    /// backups (`serve`, `scheduler`) and with `caps-backup prune`, so a technician's extra backup never
+    /// pushes an older one out of its bucket by surprise.
     func run() throws {
         let context = try store.context()
-        guard kind == .dbFull || kind == .dbIncremental else {
-            throw BackupError(.invalidInput, "Backups of kind \(kind.rawValue) are not available yet; use --kind db-full or db-incremental.")
-        }
         let progress = TerminalProgress(output.progress)
         do {
-            let job = try DatabaseBackupJob(context: context, kind: kind).run(trigger: .manual, actor: .system, integrityCheck: !skipIntegrityCheck, progress: progress.handler)
+            let job = switch kind {
+            case .dbFull, .dbIncremental:
+                try DatabaseBackupJob(context: context, kind: kind).run(trigger: .manual, actor: .system, integrityCheck: !skipIntegrityCheck, progress: progress.handler)
+            case .files, .full:
+                try FileBackupJob(context: context, kind: kind).run(trigger: .manual, actor: .system, integrityCheck: !skipIntegrityCheck, progress: progress.handler)
+            }
             progress.finish()
             if output.json {
                 try Output.json(job)
@@ -37,6 +42,10 @@ struct BackupCommand: ParsableCommand {
             }
         } catch let failure as BackupFailure {
             progress.finish()
+            // A full disk was alerted by the job; any other failure is alerted here (R1.7).
+            if failure.error.code != .insufficientSpace {
+                _ = try? context.catalog.raise(.backupFailed(kind, failure.error), at: Date())
+            }
             if output.json { try Output.json(failure.job) }
             Output.error("Backup \(failure.job.id ?? 0) failed: \(failure.error.message)")
             throw ExitCode(1)

@@ -5,7 +5,7 @@ import Foundation
 struct RestoreCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "restore",
-        abstract: "Restore the POS database from a backup, verified first, with a pre-restore copy for the way back.")
+        abstract: "Restore from a backup, verified first: the POS database (with a pre-restore copy for the way back), the product files of a file or full backup, and on request the config files.")
 
     @Argument(help: "A backup id (see `list`), a backup uuid, an archive file, or a plain SQLite file such as a pre-restore copy.")
     var backup: String
@@ -13,33 +13,79 @@ struct RestoreCommand: ParsableCommand {
     @Flag(name: .customLong("no-pre-restore-snapshot"), help: "Skip the copy of the live database taken before restoring.")
     var noPreRestoreSnapshot = false
 
-    @Flag(name: .long, help: "Confirm: replace the live POS database.")
+    @Flag(name: .long, help: "Confirm: replace the live POS database (and/or files).")
     var yes = false
+
+    @Flag(name: .customLong("with-config"), help: "Also restore the backup's config files to the paths they were backed up from.")
+    var withConfig = false
+
+    @Flag(name: .customLong("files-only"), help: "From a full backup, restore only the product files.")
+    var filesOnly = false
+
+    @Flag(name: .customLong("database-only"), help: "From a full backup, restore only the database.")
+    var databaseOnly = false
+
+    @Flag(name: .customLong("delete-extra"),
+          help: "Remove files in the uploads folder that the backup does not hold (default: keep them). Excluded and skipped paths are never removed.")
+    var deleteExtra = false
 
     @OptionGroup var store: StoreOptions
     @OptionGroup var output: OutputOptions
 
     func run() throws {
         guard yes else {
-            Output.error("A restore replaces the live POS database. Run again with --yes to confirm.")
+            Output.error("A restore replaces live data (the POS database and/or the product files). Run again with --yes to confirm.")
+            throw ExitCode(2)
+        }
+        guard !(filesOnly && databaseOnly) else {
+            Output.error("--files-only and --database-only exclude each other.")
             throw ExitCode(2)
         }
         let context = try store.context()
         let source: RestoreSource
+        let archive: (url: URL, job: BackupJob?)?
         switch try BackupReference.resolve(backup, in: context) {
-        case .job(let job): source = .backup(job)
-        case .file(let url): source = Self.isSQLiteFile(url) ? .databaseFile(url) : .archive(url)
+        case .job(let job):
+            source = .backup(job)
+            archive = job.path.map { (URL(fileURLWithPath: $0), job) }
+        case .file(let url):
+            source = Self.isSQLiteFile(url) ? .databaseFile(url) : .archive(url)
+            archive = Self.isSQLiteFile(url) ? nil : (url, nil)
         }
+        let kind = try archive.map { try $0.job?.kind ?? Self.kind(of: $0.url) }
+        let holdsFiles = kind == .files || kind == .full
+        if filesOnly, !holdsFiles { return try usage("This backup holds no product files; --files-only needs a files or full backup.") }
+        if deleteExtra, !holdsFiles || databaseOnly { return try usage("--delete-extra applies to restoring product files (a files or full backup).") }
+        if databaseOnly, kind == .files { return try usage("This is a file backup; it holds no database.") }
+        if withConfig, kind == nil || kind == .files { return try usage("This backup holds no config files (they are in database and full backups).") }
+        let fileOptions = FileRestoreOptions(uploads: context.uploads, deleteExtra: deleteExtra)
+
         let progress = TerminalProgress(output.progress)
         do {
-            let restore = try DatabaseRestoreJob(context: context)
-                .run(source, preRestoreSnapshot: !noPreRestoreSnapshot, actor: .system, progress: progress.handler)
+            let restore: RestoreJob
+            var files: FileRestoreOutcome?
+            if let archive, kind == .files || filesOnly {
+                (restore, files) = try FileRestoreJob(context: context).run(
+                    archive: archive.url, job: archive.job, options: fileOptions, withConfig: withConfig, actor: .system, progress: progress.handler)
+            } else {
+                let wantsFiles = kind == .full && !databaseOnly
+                let extras = wantsFiles || withConfig
+                    ? RestoreExtras(files: wantsFiles ? fileOptions : nil, configFiles: withConfig, configuredConfigFiles: context.configFiles) : nil
+                restore = try DatabaseRestoreJob(context: context)
+                    .run(source, preRestoreSnapshot: !noPreRestoreSnapshot, actor: .system, companion: extras, progress: progress.handler)
+                files = extras?.outcome
+            }
             progress.finish()
             if output.json {
-                try Output.json(RestoreOutput(restore))
+                try Output.json(RestoreOutput(restore, files: files))
             } else {
                 print("Restore \(restore.id!) succeeded: \(restore.targetPath) now holds \(restore.sourcePath).")
                 if let pre = restore.preRestorePath { print("  The previous database was kept at \(pre).") }
+                if let files, !files.root.isEmpty {
+                    print("  \(files.restored) files (\(ByteCount.format(Int64(files.bytes)))) restored into \(files.root)"
+                          + (deleteExtra ? ", \(files.removed) files not in the backup removed." : "; files not in the backup were kept."))
+                }
+                for path in files?.configFiles ?? [] { print("  config file restored: \(path)") }
             }
         } catch let failure as RestoreFailure {
             progress.finish()
@@ -48,6 +94,20 @@ struct RestoreCommand: ParsableCommand {
             for step in failure.recoverySteps { Output.error("  - \(step)") }
             throw ExitCode(1)
         }
+    }
+
+    private func usage(_ message: String) throws {
+        Output.error(message)
+        throw ExitCode(2)
+    }
+
+    /// The kind recorded in an archive's manifest (the restore verifies everything else before using it).
+    static func kind(of url: URL) throws -> BackupKind {
+        let reader = try ZipReader(url: url)
+        guard let entry = reader.entry(named: Manifest.entryName) else {
+            throw BackupError(.corruptArchive, "This ZIP file is not a caps-backup archive (it has no manifest.json).")
+        }
+        return try Manifest.decode(try reader.readData(entry, limit: Manifest.maxSize)).kind
     }
 
     static func isSQLiteFile(_ url: URL) -> Bool {
@@ -60,15 +120,17 @@ struct RestoreCommand: ParsableCommand {
 struct RestoreOutput: Encodable {
     let restore: RestoreJob
     let recoverySteps: [String]?
+    let files: FileRestoreOutcome?
 
-    init(_ restore: RestoreJob, recoverySteps: [String]? = nil) {
+    init(_ restore: RestoreJob, recoverySteps: [String]? = nil, files: FileRestoreOutcome? = nil) {
         self.restore = restore
         self.recoverySteps = recoverySteps
+        self.files = files
     }
 
     enum Keys: String, CodingKey {
         case id, kind, status, path, size, sha256, error, errorDetail, source, sourceJobId, sourceBackupId
-        case startedAt, finishedAt, preRestorePath, restoredImageSha256, recoverySteps
+        case startedAt, finishedAt, preRestorePath, restoredImageSha256, recoverySteps, files
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -89,5 +151,6 @@ struct RestoreOutput: Encodable {
         try c.encode(restore.preRestorePath, forKey: .preRestorePath)
         try c.encodeIfPresent(restore.restoredImageSha256, forKey: .restoredImageSha256)
         try c.encodeIfPresent(recoverySteps, forKey: .recoverySteps)
+        try c.encodeIfPresent(files, forKey: .files)
     }
 }

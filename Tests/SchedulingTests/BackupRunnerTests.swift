@@ -114,14 +114,14 @@ struct BackupRunnerTests {
         }
     }
 
-    @Test("A kind that is not available yet fails without a job row; the alert only when asked")
-    func notAvailable() throws {
+    @Test("A file backup with no uploads folder configured fails with a configuration error; the alert only when asked")
+    func notConfigured() throws {
         let store = try Store()
         guard case .failed(let error, nil) = store.runner.run(.files, trigger: .scheduled, alertOnFailure: false) else {
             Issue.record("expected a failure")
             return
         }
-        #expect(error.code == .invalidInput)
+        #expect(error.code == .configuration)
         #expect(try store.context.catalog.alerts().isEmpty)
         _ = store.runner.run(.files, trigger: .manual)
         #expect(try store.context.catalog.alerts().map(\.kind) == ["backup-failed"])

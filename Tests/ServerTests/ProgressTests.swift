@@ -141,19 +141,19 @@ struct ProgressTests {
         withExtendedLifetime(lock) {}
     }
 
-    @Test func kindsNotAvailableYetGet422() async throws {
+    @Test func fileKindsWithoutUploadsFolderAreRefusedClearly() async throws {
         let store = try TestStore()
         try await store.run { http in
-            // Kinds land one by one in BackupRunner; until then: 422 with a clear message, no alert.
+            // This store has no uploads folder configured: the file kinds are refused with a clear message.
             var refused = 0
             for kind in ["files", "full"] {
                 let response = try await http.post("/api/v1/backups", token: Tokens.admin, json: #"{"kind":"\#(kind)"}"#)
                 try await eventually { !store.server.coordinator.isBusy }
                 guard response.status != 202 else { continue }
                 refused += 1
-                #expect(response.status == 422, "\(kind): \(response.text)")
-                #expect(response.errorCode == "kind_not_available")
-                #expect(response.errorMessage?.contains("not available") == true)
+                #expect(response.status == 503, "\(kind): \(response.text)")
+                #expect(response.errorCode == "not_configured")
+                #expect(response.errorMessage?.contains("uploads") == true, "\(response.errorMessage ?? "")")
             }
             if refused == 2 { #expect(try store.catalog.alerts().isEmpty) }
             let bad = try await http.post("/api/v1/backups", token: Tokens.admin, json: #"{"kind":"weekly"}"#)

@@ -10,15 +10,23 @@ public enum ArchivePath {
         func refuse(_ why: String) -> BackupError {
             BackupError(.unsafeArchive, "The archive contains an unsafe entry name and was refused: \(name.debugDescription)", detail: why)
         }
-        guard !name.isEmpty, name.utf8.count <= maxLength else { throw refuse("empty or too long") }
-        guard !name.hasPrefix("/") else { throw refuse("absolute path") }
-        guard !name.contains("\\") else { throw refuse("backslash") }
-        guard !name.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else { throw refuse("control character") }
-        if name.count >= 2, name.dropFirst().first == ":" { throw refuse("drive letter") }
-        let components = name.split(separator: "/", omittingEmptySubsequences: false)
-        for (index, component) in components.enumerated() {
-            if component == ".." || component == "." { throw refuse("dot component") }
-            if component.isEmpty && index != components.count - 1 { throw refuse("empty component") }
+        let bytes = name.utf8
+        guard !bytes.isEmpty, bytes.count <= maxLength else { throw refuse("empty or too long") }
+        // Byte scans rather than String searches (a file backup checks every name three times): in UTF-8
+        // every byte of a multi-byte character is >= 0x80, so these ASCII tests see exactly the characters they name.
+        guard bytes.first != UInt8(ascii: "/") else { throw refuse("absolute path") }
+        guard !bytes.contains(UInt8(ascii: "\\")) else { throw refuse("backslash") }
+        guard !bytes.contains(where: { $0 < 0x20 || $0 == 0x7F }) else { throw refuse("control character") }
+        var characters = name.makeIterator()
+        if characters.next() != nil, characters.next() == ":" { throw refuse("drive letter") }
+        var start = bytes.startIndex
+        while true {
+            let end = bytes[start...].firstIndex(of: UInt8(ascii: "/")) ?? bytes.endIndex
+            let component = bytes[start..<end]
+            if component.elementsEqual("..".utf8) || component.elementsEqual(".".utf8) { throw refuse("dot component") }
+            guard end != bytes.endIndex else { break }
+            if component.isEmpty { throw refuse("empty component") }
+            start = bytes.index(after: end)
         }
     }
 

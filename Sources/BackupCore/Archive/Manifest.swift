@@ -35,6 +35,9 @@ public struct Manifest: Codable, Sendable, Equatable {
     public var parentId: String?
     public var entries: [Entry]
     public var database: DatabaseImage?
+    /// For `files` and `full` backups: the uploads folder walked, what was left out and why, and
+    /// what was deleted since the previous backup of the files. Each file is an entry under `files/`.
+    public var files: FileSetSummary?
 
     public struct Entry: Codable, Sendable, Equatable {
         public var path: String
@@ -42,12 +45,21 @@ public struct Manifest: Codable, Sendable, Equatable {
         public var sha256: String
         /// Where the entry came from on the store server (for config files and the database).
         public var sourcePath: String?
+        /// For files from the uploads folder: permission bits, modification time to the nanosecond,
+        /// and CRC-32 (which lets the next backup reuse `sha256` only for bytes that still match it).
+        public var mode: UInt16?
+        public var modified: FileTime?
+        public var crc32: UInt32?
 
-        public init(path: String, size: UInt64, sha256: String, sourcePath: String? = nil) {
+        public init(path: String, size: UInt64, sha256: String, sourcePath: String? = nil,
+                    mode: UInt16? = nil, modified: FileTime? = nil, crc32: UInt32? = nil) {
             self.path = path
             self.size = size
             self.sha256 = sha256
             self.sourcePath = sourcePath
+            self.mode = mode
+            self.modified = modified
+            self.crc32 = crc32
         }
     }
 

@@ -22,13 +22,15 @@ enum ZipFormat {
     static let max32: UInt64 = 0xFFFF_FFFF
 
     /// MS-DOS date and time, which ZIP readers show; the exact time lives in the manifest.
+    /// Integer arithmetic on the UTC calendar (`Calendar` costs more than the rest of a small entry).
     static func dosDateTime(_ date: Date) -> (time: UInt16, date: UInt16) {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
-        let year = max(1980, min(2107, c.year ?? 1980))
-        let time = UInt16((c.hour ?? 0) << 11 | (c.minute ?? 0) << 5 | (c.second ?? 0) / 2)
-        let day = UInt16((year - 1980) << 9 | (c.month ?? 1) << 5 | (c.day ?? 1))
+        let seconds = Int64(date.timeIntervalSince1970.rounded(.down))
+        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        let secondOfDay = Int(seconds - days * 86_400)
+        let (y, m, d) = FileTime.civil(fromDays: days)
+        let year = Int(max(1980, min(2107, y)))
+        let time = UInt16((secondOfDay / 3600) << 11 | (secondOfDay / 60 % 60) << 5 | (secondOfDay % 60) / 2)
+        let day = UInt16((year - 1980) << 9 | Int(m) << 5 | Int(d))
         return (time, day)
     }
 }
@@ -36,7 +38,7 @@ enum ZipFormat {
 /// Appends little-endian integers to a byte array.
 struct LittleEndianWriter {
     var bytes: [UInt8] = []
-    mutating func u16(_ v: UInt16) { bytes += [UInt8(v & 0xFF), UInt8(v >> 8)] }
+    mutating func u16(_ v: UInt16) { bytes.append(UInt8(v & 0xFF)); bytes.append(UInt8(v >> 8)) }
     mutating func u32(_ v: UInt32) { for s in stride(from: 0, to: 32, by: 8) { bytes.append(UInt8((v >> UInt32(s)) & 0xFF)) } }
     mutating func u64(_ v: UInt64) { for s in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8((v >> UInt64(s)) & 0xFF)) } }
     mutating func raw(_ b: [UInt8]) { bytes += b }

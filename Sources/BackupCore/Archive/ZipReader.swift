@@ -38,7 +38,12 @@ public final class ZipReader {
 
     deinit { close(fd) }
 
-    public func entry(named name: String) -> ZipEntry? { entries.first { $0.name == name } }
+    public func entry(named name: String) -> ZipEntry? {
+        // An index, not a scan: verifying or restoring a 52,000-file archive looks up every entry.
+        if byName == nil { byName = Dictionary(entries.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first }) }
+        return byName![name].map { entries[$0] }
+    }
+    private var byName: [String: Int]?
 
     /// The raw file descriptor, for readers (such as parallel gunzip) that read a stored entry's bytes in place.
     public var fileDescriptor: Int32 { fd }

@@ -109,11 +109,104 @@ public final class ZipWriter {
         return ZipEntryInfo(name: name, size: UInt64(data.count), crc32: crc, sha256: SHA256.hash(data: data).hex)
     }
 
+    /// A stored entry whose bytes and CRC-32 the caller has at hand (computed on another thread).
+    public struct PreparedEntry {
+        public var name: String
+        public var bytes: UnsafeRawBufferPointer
+        public var crc32: UInt32
+        public var modified: Date
+        public var mode: UInt16
+        public init(name: String, bytes: UnsafeRawBufferPointer, crc32: UInt32, modified: Date, mode: UInt16) {
+            self.name = name
+            self.bytes = bytes
+            self.crc32 = crc32
+            self.modified = modified
+            self.mode = mode
+        }
+    }
+
+    /// Adds prepared entries with one writev(2): headers and the caller's bytes go to the file
+    /// without being copied into the writer's buffer first (the file backup's many small files).
+    public func addEntries(_ entries: [PreparedEntry]) throws {
+        precondition(open == nil, "an entry is already open")
+        guard !entries.isEmpty else { return }
+        try flush()
+        var headers: [UInt8] = []
+        var ranges: [Range<Int>] = []
+        var records: [CentralRecord] = []
+        var position = offset
+        for entry in entries {
+            let record = CentralRecord(name: try checkedName(entry.name), crc32: entry.crc32, size: UInt64(entry.bytes.count),
+                                       localOffset: position, modified: entry.modified, mode: entry.mode)
+            let start = headers.count
+            headers += localHeader(record, streamed: false)
+            ranges.append(start..<headers.count)
+            records.append(record)
+            position += UInt64(headers.count - start + entry.bytes.count)
+        }
+        try headers.withUnsafeBytes { blob in
+            var vectors: [iovec] = []
+            vectors.reserveCapacity(entries.count * 2)
+            for (range, entry) in zip(ranges, entries) {
+                vectors.append(iovec(iov_base: UnsafeMutableRawPointer(mutating: blob.baseAddress! + range.lowerBound), iov_len: range.count))
+                if entry.bytes.count > 0 { vectors.append(iovec(iov_base: UnsafeMutableRawPointer(mutating: entry.bytes.baseAddress!), iov_len: entry.bytes.count)) }
+            }
+            try Self.writevAll(fd, &vectors)
+        }
+        offset = position
+        central += records
+    }
+
+    private static func writevAll(_ fd: Int32, _ vectors: inout [iovec]) throws {
+        var first = 0
+        while first < vectors.count {
+            let count = min(vectors.count - first, 1024)  // IOV_MAX
+            let n = vectors.withUnsafeBufferPointer { writev(fd, $0.baseAddress! + first, Int32(count)) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                if errno == ENOSPC { throw BackupError(.insufficientSpace, "The disk is full.", detail: "writev: ENOSPC") }
+                throw BackupError(.io, "Could not write a file.", detail: "writev: \(String(cString: strerror(errno)))")
+            }
+            // Skip what was written; a partial write leaves the rest of one vector.
+            var done = n
+            while done > 0, first < vectors.count {
+                if done >= vectors[first].iov_len {
+                    done -= vectors[first].iov_len
+                    first += 1
+                } else {
+                    vectors[first].iov_base += done
+                    vectors[first].iov_len -= done
+                    done = 0
+                }
+            }
+        }
+    }
+
+    /// Drops the open streamed entry, as if `beginEntry` had not been called: the file is cut back
+    /// to where its header began. For a source file that changed while it was being copied.
+    public func discardEntry() throws {
+        guard let entry = open else { preconditionFailure("no open entry") }
+        open = nil
+        try flush()
+        guard ftruncate(fd, off_t(entry.headerOffset)) == 0, lseek(fd, off_t(entry.headerOffset), SEEK_SET) >= 0 else {
+            throw BackupError(.io, "Could not write the archive.", detail: "ftruncate: \(String(cString: strerror(errno)))")
+        }
+        offset = entry.headerOffset
+        names.remove(String(decoding: entry.record.name, as: UTF8.self))
+    }
+
+    /// Bytes before this offset are on the file and final (an open entry's header is patched later),
+    /// so a reader may hash them while the archive is still being written.
+    public var stableOffset: UInt64 { open?.headerOffset ?? offset }
+
     /// Writes the central directory, flushes the file to disk and closes it.
     public func finish() throws {
         precondition(open == nil, "an entry is still open")
         let centralStart = bytesWritten
-        for record in central { append(centralHeader(record)) }
+        for record in central {
+            append(centralHeader(record))
+            if buffer.count >= bufferLimit { try flush() }  // a directory of 200,000 files is 15 MB
+        }
         let centralSize = bytesWritten - centralStart
         let needsZip64 = UInt64(central.count) >= ZipFormat.max16 || centralStart >= ZipFormat.max32 || centralSize >= ZipFormat.max32
         var end = LittleEndianWriter()
@@ -147,6 +240,9 @@ public final class ZipWriter {
         try POSIXFile.fsyncFile(fd)
         closed = true
         close(fd)
+        // The directory is on disk: its records (15 MB for 200,000 files) are not needed any more.
+        central = []
+        names = []
     }
 
     /// Closes without finishing; the caller decides what happens to the partial file.

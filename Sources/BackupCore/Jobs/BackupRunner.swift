@@ -55,7 +55,8 @@ public struct BackupRunner: Sendable {
             try DatabaseBackupJob(context: context, kind: kind)
                 .runLocked(trigger: trigger, actor: actor, integrityCheck: integrityCheck, progress: progress)
         case .files, .full:
-            throw BackupError(.invalidInput, "Backups of kind \(kind.rawValue) are not available yet.")
+            try FileBackupJob(context: context, kind: kind)
+                .runLocked(trigger: trigger, actor: actor, integrityCheck: integrityCheck, progress: progress)
         }
     }
 

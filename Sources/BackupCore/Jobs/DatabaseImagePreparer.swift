@@ -12,6 +12,9 @@ struct DatabaseImagePreparer {
         var journalMode: String?
         /// The backups read, oldest first (one for a full, the whole chain for an incremental).
         var chain: [String]
+        /// The verified archive of the backup asked for (nil for a plain database file): what a restore
+        /// of its config files or uploads reads from.
+        var archive: VerifiedArchive? = nil
     }
 
     func prepare(_ source: RestoreSource, into image: URL, progress: ProgressHandler?) throws -> Prepared {
@@ -59,6 +62,6 @@ struct DatabaseImagePreparer {
         } else {
             _ = try ChainReconstructor().rebuild(links, into: image, progress: progress)
         }
-        return Prepared(sha256: database.imageSha256, journalMode: database.journalMode, chain: links.map(\.manifest.backupId))
+        return Prepared(sha256: database.imageSha256, journalMode: database.journalMode, chain: links.map(\.manifest.backupId), archive: last)
     }
 }

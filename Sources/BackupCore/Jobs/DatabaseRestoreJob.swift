@@ -31,8 +31,10 @@ public struct DatabaseRestoreJob: Sendable {
     public let context: BackupContext
     public init(context: BackupContext) { self.context = context }
 
+    /// - Parameter companion: restored from the same archive (files of a full backup, config files):
+    ///   staged once the archive is verified, applied after the database.
     public func run(_ source: RestoreSource, preRestoreSnapshot: Bool = true, actor: BackupContext.Actor = .system,
-                    progress: ProgressHandler? = nil) throws -> RestoreJob {
+                    companion: (any RestoreCompanion)? = nil, progress: ProgressHandler? = nil) throws -> RestoreJob {
         let lock = try JobLock.acquireOrThrow(context.dataDirectory)
         defer { withExtendedLifetime(lock) {} }
         try JobRecovery(context: context).recoverInterruptedJobs()
@@ -56,6 +58,12 @@ public struct DatabaseRestoreJob: Sendable {
                 progress?(ProgressEvent(phase: "integrity-check", bytesDone: 0, bytesTotal: 0))
                 try checkIntegrity(of: image)
             }
+            if let companion {
+                guard let archive = prepared.archive else {
+                    throw BackupError(.invalidInput, "Files and config files can only be restored from a backup archive, not from a database file.")
+                }
+                try companion.stage(from: archive, progress: progress)
+            }
 
             if POSIXFile.exists(target), preRestoreSnapshot {
                 try checkSpaceForPreRestoreCopy(of: target)
@@ -71,6 +79,7 @@ public struct DatabaseRestoreJob: Sendable {
             try matchLiveFormat(image: image, target: target, journalModeOfBackup: prepared.journalMode)
             liveTouched = true
             try LiveDatabaseReplacer().replace(target, with: image)
+            try companion?.apply(progress: progress)
 
             restore.status = .succeeded
             restore.finishedAt = context.now()
@@ -89,12 +98,14 @@ public struct DatabaseRestoreJob: Sendable {
             restore.errorDetail = failure.detail
             try? context.catalog.update(restore)
             try? FileManager.default.removeItem(at: work)
+            companion?.discard()
             try? context.catalog.raiseAlert(.critical, kind: "restore-failed", message: "A restore failed: \(failure.message)",
                                             detail: failure.detail, at: context.now())
             try? context.catalog.audit(AuditEntry(at: context.now(), userId: actor.userId, stationId: actor.stationId, client: actor.client,
                                                   action: "restore", target: restore.sourcePath, outcome: "failed", detail: failure.message))
             throw RestoreFailure(error: failure, restore: restore,
-                                 recoverySteps: recoverySteps(target: target, preRestore: restore.preRestorePath, liveTouched: liveTouched))
+                                 recoverySteps: recoverySteps(target: target, preRestore: restore.preRestorePath, liveTouched: liveTouched)
+                                    + (companion?.recoveryNotes ?? []))
         }
     }
 

@@ -1,0 +1,60 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// GNU extensions the Glibc module does not export, looked up at run time (with a fallback).
+enum GlibcExtras {
+    /// syncfs(2): flushes one file system, instead of an fsync per restored file (or sync(2) of all).
+    static func syncfs(_ fd: Int32) -> Int32 { syncfsFunction(fd) }
+
+    /// malloc_trim(3): hands freed heap back to the kernel. A file backup frees tens of MB between
+    /// phases (the previous manifest, the walk); without this they stay in the resident set.
+    static func trimHeap() { _ = mallocTrimFunction(0) }
+
+    /// Large allocations (batch buffers, the manifest's megabytes of JSON) get their own mappings, which
+    /// go back to the kernel when freed. By default glibc raises this threshold after the first large
+    /// free, and those blocks then pile up in per-thread heaps: a 52,000-file backup peaked at 155 MB
+    /// resident instead of 110 MB. Process-wide and harmless to repeat.
+    static func returnLargeBlocksToKernel() {
+        _ = malloptFunction(-3 /* M_MMAP_THRESHOLD */, 256 << 10)
+    }
+
+    /// sync_file_range(2) with SYNC_FILE_RANGE_WRITE: starts writing these bytes to disk without waiting,
+    /// so the final fsync finds little left to do. Best effort.
+    static func startWriteback(_ fd: Int32, from offset: UInt64, count: UInt64) {
+        _ = syncFileRangeFunction(fd, Int64(offset), Int64(count), 2 /* SYNC_FILE_RANGE_WRITE */)
+    }
+
+    private static let syncFileRangeFunction: @convention(c) (Int32, Int64, Int64, UInt32) -> Int32 =
+        lookUp("sync_file_range") ?? { _, _, _, _ in 0 }
+    private static let malloptFunction: @convention(c) (Int32, Int32) -> Int32 =
+        lookUp("mallopt") ?? { _, _ in 0 }
+    private static let syncfsFunction: @convention(c) (Int32) -> Int32 =
+        lookUp("syncfs") ?? { _ in sync(); return 0 }
+    private static let mallocTrimFunction: @convention(c) (Int) -> Int32 =
+        lookUp("malloc_trim") ?? { _ in 0 }
+
+    private static func lookUp<F>(_ name: String) -> F? {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), name) else { return nil }
+        return unsafeBitCast(symbol, to: F.self)
+    }
+}
+
+/// Reads part of a file through a temporary read-only mapping instead of copying it into a buffer:
+/// reading back the gigabytes of an archive just written then costs page-table entries, not a copy.
+/// Only for files that are not truncated meanwhile (we read back our own archive below what is final).
+enum MappedFile {
+    static func withBytes<T>(_ fd: Int32, at offset: UInt64, count: Int, _ body: (UnsafeRawBufferPointer) throws -> T) throws -> T {
+        guard count > 0 else { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+        let page = UInt64(sysconf(Int32(_SC_PAGESIZE)))
+        let start = offset / page * page
+        let skip = Int(offset - start)
+        let length = skip + count
+        guard let base = mmap(nil, length, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, off_t(start)), base != MAP_FAILED else {
+            throw BackupError(.io, "Could not read the archive back.", detail: "mmap: \(String(cString: strerror(errno)))")
+        }
+        defer { munmap(base, length) }
+        return try body(UnsafeRawBufferPointer(start: base + skip, count: count))
+    }
+}

@@ -1,0 +1,244 @@
+import Foundation
+
+/// The weekly file backup (`files`, R2) and the monthly combined archive (`full`, R3), end to end:
+/// free-space check → walk the uploads folder (excludes from settings) → [full: `VACUUM INTO`
+/// snapshot, gzip, config files] → every file read, CRC'd and hashed on all cores and written in walk
+/// order → manifest → fsync → read back and check → publish by rename → record success.
+///
+/// The archive's SHA-256 is computed by reading the archive back while it is being written
+/// (`TrailingHasher`), so the slowest sequential step overlaps the rest. Until the final rename nothing
+/// appears under `archives/`, and a failed run never touches earlier backups: its partial archive is
+/// filed under `failed/<job id>/` and an alert is raised.
+public struct FileBackupJob: Sendable {
+    public static let entryPrefix = "files/"
+    public let context: BackupContext
+    public let kind: BackupKind
+
+    public init(context: BackupContext, kind: BackupKind = .files) {
+        precondition(kind == .files || kind == .full, "not a file backup kind")
+        self.context = context
+        self.kind = kind
+    }
+
+    /// - Parameter integrityCheck: for `full`, `PRAGMA integrity_check` of the snapshot after publishing,
+    ///   as the database backup does (restores of this backup may then trust the image by its SHA-256).
+    public func run(trigger: JobTrigger, actor: BackupContext.Actor = .system, integrityCheck: Bool = true,
+                    progress: ProgressHandler? = nil) throws -> BackupJob {
+        let lock = try JobLock.acquireOrThrow(context.dataDirectory)
+        defer { withExtendedLifetime(lock) {} }
+        try JobRecovery(context: context).recoverInterruptedJobs()
+        return try runLocked(trigger: trigger, actor: actor, integrityCheck: integrityCheck, progress: progress)
+    }
+
+    /// For callers that already hold the job lock (`BackupRunner`).
+    func runLocked(trigger: JobTrigger, actor: BackupContext.Actor, integrityCheck: Bool, progress: ProgressHandler?) throws -> BackupJob {
+        guard let uploads = context.uploads else {
+            throw BackupError(.configuration, "No uploads folder is configured: pass --uploads DIR or set [store] uploads in the config file.")
+        }
+        let database = kind == .full ? try context.requirePOSDatabase() : nil
+        GlibcExtras.returnLargeBlocksToKernel()
+        let excludes = try SettingsStore(catalog: context.catalog).load().files.excludes
+        var job = try context.catalog.insert(BackupJob(kind: kind, trigger: trigger, startedAt: context.now(),
+                                                       userId: actor.userId, stationId: actor.stationId))
+        let work = context.dataDirectory.work(job.uuid)
+        do {
+            try POSIXFile.makePrivateDirectory(work)
+            let produced = try produce(job, uploads: uploads.standardizedFileURL, database: database, excludes: excludes, work: work, progress: progress)
+            job = produced.job
+            if kind == .full, integrityCheck {
+                job = checkIntegrity(of: job, snapshot: work.appendingPathComponent("snapshot.sqlite"), progress: progress)
+            }
+            try? FileManager.default.removeItem(at: work)
+            audit(job, actor: actor, outcome: "succeeded")
+            if !produced.skipped.isEmpty { warnAboutSkipped(produced.skipped, job: job) }
+            return job
+        } catch {
+            let failure = BackupError.wrap(error, "The \(kind.displayName) failed.")
+            job.status = .failed
+            job.finishedAt = context.now()
+            job.error = failure.message
+            job.errorDetail = failure.detail
+            try? context.catalog.update(job)
+            JobRecovery(context: context).fileLeftovers(of: job)
+            audit(job, actor: actor, outcome: "failed", detail: failure.message)
+            let space = failure.code == .insufficientSpace
+            // A fixed message, so that repeated failures count up one alert instead of adding rows.
+            _ = try? context.catalog.raiseAlert(
+                space ? .critical : .warning, kind: space ? "disk-space" : "backup-failed",
+                message: space ? "There is not enough free disk space for the \(kind.displayName); it was not made. Earlier backups are kept."
+                    : "The \(kind.displayName) failed; earlier backups are kept. See the backup log for details.",
+                detail: failure.description, at: context.now())
+            throw BackupFailure(error: failure, job: job)
+        }
+    }
+
+    private struct Produced {
+        var job: BackupJob
+        var skipped: [SkippedFile]
+    }
+
+    private func produce(_ started: BackupJob, uploads: URL, database: URL?, excludes: [String], work: URL,
+                         progress: ProgressHandler?) throws -> Produced {
+        var job = started
+        progress?(ProgressEvent(phase: "scan", bytesDone: 0, bytesTotal: 0))
+        var scan: FileScan? = try FileScan.run(root: uploads, prefix: Self.entryPrefix, excludes: excludes, kind: kind,
+                                               catalog: context.catalog, now: context.now())
+        try checkFreeSpace(files: scan!.walk, database: database)
+
+        let archiveName = "\(kind.rawValue)-\(Timestamp.fileStamp(scan!.scannedAt))-\(job.id!).zip"
+        let partial = work.appendingPathComponent(archiveName + ".partial")
+        let writer = try ZipWriter(creating: partial)
+        defer { writer.abandon() }
+        let hasher = try TrailingHasher(reading: partial)
+        defer { hasher.cancel() }
+
+        var entries: [Manifest.Entry] = []
+        var image: Manifest.DatabaseImage?
+        if let database {
+            let written = try writeDatabase(database, into: writer, work: work, job: &job, progress: progress)
+            entries = written.entries
+            image = written.image
+            hasher.advance(to: writer.stableOffset)
+        }
+
+        let total = scan!.walk.totalBytes
+        var archived = try FileArchiver(root: uploads, prefix: Self.entryPrefix, policy: scan!.policy, previous: scan!.previous?.files ?? [:])
+            .archive(scan!.walk.files, into: writer) { done in
+                hasher.advance(to: writer.stableOffset)
+                progress?(ProgressEvent(phase: "archive", bytesDone: done, bytesTotal: total))
+            }
+        let summary = scan!.summary(of: archived)
+        entries += archived.entries
+        archived.entries = []  // one copy of 52,000 entries is enough
+        GlibcExtras.trimHeap()  // the readers' buffers are free now
+        var manifest = Manifest(backupId: job.uuid, kind: kind, createdAt: context.now(), host: context.host,
+                                toolVersion: BackupContext.toolVersion, entries: entries)
+        entries = []
+        manifest.database = image
+        manifest.files = summary
+        let scannedAt = scan!.scannedAt
+        scan = nil  // the walk and the previous manifest are no longer needed: give their memory back
+        GlibcExtras.trimHeap()
+
+        var manifestBytes = try ManifestWriter.encode(manifest)
+        // Restores refuse a manifest above this size (a hostile archive's memory bomb): never write one.
+        guard manifestBytes.count <= Manifest.maxSize else {
+            throw BackupError(.invalidInput, "The uploads folder holds too many files for one archive (\(manifest.entries.count)); exclude some folders in the settings.",
+                              detail: "manifest \(manifestBytes.count) bytes > \(Manifest.maxSize)")
+        }
+        try writer.addEntry(Manifest.entryName, data: manifestBytes, modified: scannedAt)
+        progress?(ProgressEvent(phase: "fsync", bytesDone: 0, bytesTotal: 0))
+        try writer.finish()
+        let archiveSize = try POSIXFile.fileSize(partial)
+
+        progress?(ProgressEvent(phase: "check", bytesDone: 0, bytesTotal: archiveSize))
+        let sha256 = try hasher.finish(size: archiveSize)
+        try FileArchiveCheck().check(partial, manifest: manifest, manifestBytes: manifestBytes, progress: progress)
+        Self.dropFromPageCache(partial)
+        let manifestJSON = String(decoding: manifestBytes, as: UTF8.self)
+        manifestBytes = []
+
+        job.sha256 = sha256
+        job.size = Int64(archiveSize)
+        job.path = context.dataDirectory.archives(kind).appendingPathComponent(archiveName).path
+        try context.catalog.update(job)
+        progress?(ProgressEvent(phase: "publish", bytesDone: 0, bytesTotal: 1))
+        try ArchivePublisher(folder: context.dataDirectory.archives(kind)).publish(partial, as: archiveName, sha256: sha256, work: work)
+        job.status = .succeeded
+        job.finishedAt = context.now()
+        try context.catalog.complete(job, manifest: manifest, manifestJSON: manifestJSON)
+        progress?(ProgressEvent(phase: "done", bytesDone: archiveSize, bytesTotal: archiveSize))
+        return Produced(job: job, skipped: manifest.files?.skipped ?? [])
+    }
+
+    /// The full archive's database part, as the database backup writes it: a `VACUUM INTO` snapshot
+    /// gzip'd on both cores (`FullImageEncoder`), then the config files.
+    private func writeDatabase(_ database: URL, into writer: ZipWriter, work: URL, job: inout BackupJob,
+                               progress: ProgressHandler?) throws -> (entries: [Manifest.Entry], image: Manifest.DatabaseImage) {
+        progress?(ProgressEvent(phase: "snapshot", bytesDone: 0, bytesTotal: 0))
+        let snapshotURL = work.appendingPathComponent("snapshot.sqlite")
+        let snapshot = try DatabaseSnapshotter().snapshot(of: database, into: snapshotURL)
+        let encoded = try FullImageEncoder().write(snapshotURL, snapshot, source: database, to: writer, progress: progress)
+        job.imageSha256 = encoded.image.imageSha256
+        job.snapshotStartedAt = snapshot.startedAt
+        job.snapshotFinishedAt = snapshot.finishedAt
+        let config = try ConfigFileCollector(files: context.configFiles).add(to: writer, modified: snapshot.startedAt)
+        return (encoded.entries + config, encoded.image)
+    }
+
+    /// A new archive is read again only by a restore: its (clean, synced) pages are dropped from the page
+    /// cache so that 2 GB of archive do not push out what the POS uses, its database and its images.
+    static func dropFromPageCache(_ url: URL) {
+        let fd = open(url.path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        _ = posix_fadvise(fd, 0, 0, Int32(POSIX_FADV_DONTNEED))
+        close(fd)
+    }
+
+    private func checkFreeSpace(files: FileTreeWalker.Result, database: URL?) throws {
+        var needed = files.totalBytes + UInt64(files.files.count) * 256 + (64 << 20)
+        if let database {
+            let size = (try? POSIXFile.fileSize(database)) ?? 0
+            let wal = (try? POSIXFile.fileSize(URL(fileURLWithPath: database.path + "-wal"))) ?? 0
+            needed += (size + wal) * 2
+        }
+        let available = try context.availableBytes(context.dataDirectory.root)
+        guard available >= needed else {
+            throw BackupError(.insufficientSpace,
+                              "Not enough free disk space for the \(kind.displayName): \(ByteCount.format(needed)) needed, \(ByteCount.format(available)) free.",
+                              detail: "data dir \(context.dataDirectory.root.path)")
+        }
+    }
+
+    /// As the database backup does: the job has succeeded either way, but a damaged POS database must be known.
+    private func checkIntegrity(of published: BackupJob, snapshot: URL, progress: ProgressHandler?) -> BackupJob {
+        var job = published
+        progress?(ProgressEvent(phase: "integrity-check", bytesDone: 0, bytesTotal: 0))
+        do {
+            let problems = try SQLiteConnection(path: snapshot.path, mode: .readOnly).integrityProblems()
+            job.integrityCheck = problems.map { $0.prefix(5).joined(separator: "; ") } ?? "ok"
+        } catch {
+            job.integrityCheck = "check failed: \(BackupError.wrap(error, "integrity check failed").message)"
+        }
+        job.integrityCheckedAt = context.now()
+        try? context.catalog.update(job)
+        if job.integrityCheck != "ok" {
+            _ = try? context.catalog.raiseAlert(.critical, kind: "database-damaged",
+                message: "SQLite's integrity check found problems in the POS database (backup \(job.id!)). Call your POS technician; keep the backups from before this date.",
+                detail: job.integrityCheck, at: context.now())
+        }
+        return job
+    }
+
+    private func warnAboutSkipped(_ skipped: [SkippedFile], job: BackupJob) {
+        let sample = skipped.prefix(5).map { "\($0.path): \($0.reason)" }.joined(separator: "; ")
+        _ = try? context.catalog.raiseAlert(
+            .warning, kind: "files-skipped",
+            message: "Some product files were not in the \(kind.displayName) (they changed during the backup, could not be read, or are links); the manifest lists them.",
+            detail: "backup \(job.id ?? 0): \(skipped.count) skipped: \(sample)", at: context.now())
+    }
+
+    private func audit(_ job: BackupJob, actor: BackupContext.Actor, outcome: String, detail: String? = nil) {
+        try? context.catalog.audit(AuditEntry(at: context.now(), userId: actor.userId, stationId: actor.stationId, client: actor.client,
+                                              action: "backup.\(job.kind.rawValue)", target: "backup \(job.id ?? 0)", outcome: outcome,
+                                              detail: detail ?? job.path))
+    }
+}
+
+/// Publishes a checked archive: the `sha256sum` sidecar first, then the archive, each by an atomic
+/// rename into `archives/<kind>/`, then the folder is synced. Readers see both or neither complete.
+struct ArchivePublisher {
+    let folder: URL
+
+    func publish(_ partial: URL, as name: String, sha256: String, work: URL) throws {
+        let sidecarTemp = work.appendingPathComponent(name + ".sha256")
+        let fd = try POSIXFile.createPrivate(sidecarTemp)
+        defer { close(fd) }
+        try Array(Checksums.sidecarLine(sha256: sha256, fileName: name).utf8).withUnsafeBytes { try POSIXFile.writeAll(fd, $0) }
+        try POSIXFile.fsyncFile(fd)
+        let published = folder.appendingPathComponent(name)
+        try POSIXFile.rename(sidecarTemp, to: Checksums.sidecarURL(for: published))
+        try POSIXFile.rename(partial, to: published)
+        try POSIXFile.fsyncDirectory(folder)
+    }
+}
