@@ -27,6 +27,8 @@ demo: release
 
 bench: release
 	python3 bench/run.py --bin $(BIN_RELEASE)
+	python3 bench/incremental_bench.py --bin $(BIN_RELEASE)
+	$(BIN_RELEASE) bench-retention --json
 
 clean:
 	rm -rf .build
