@@ -187,16 +187,21 @@ struct FileBackupTests {
     func failureKeepsPrevious() throws {
         let store = try FileStore(files: 20)
         let good = try store.backup()
-        // A full backup whose config file vanished fails after the database entry was written.
+        // A full backup whose config file vanished fails after the database entry was written; the runner
+        // (what the scheduler, the server and the CLI use) raises the alert.
         try FileManager.default.removeItem(at: store.configFile)
-        let failure = try #require(throws: BackupFailure.self) { try store.backup(.full) }
-        #expect(failure.job.status == .failed && failure.job.error?.contains("config file is missing") == true)
-        let leftovers = store.context.dataDirectory.failed(String(failure.job.id!))
+        guard case .failed(let error, let failedJob?) = BackupRunner(context: store.context).run(.full, trigger: .manual) else {
+            Issue.record("expected a failed job")
+            return
+        }
+        #expect(failedJob.status == .failed && error.message.contains("config file is missing"))
+        let leftovers = store.context.dataDirectory.failed(String(failedJob.id!))
         #expect(fileList(leftovers).contains { $0.hasSuffix(".zip.partial") })
         #expect(fileList(store.context.dataDirectory.tmp).isEmpty)
         #expect(FileManager.default.fileExists(atPath: good.path!))
         #expect(try store.context.catalog.job(id: good.id!)?.status == .succeeded)
         #expect(try store.context.catalog.alerts().contains { $0.kind == "backup-failed" && $0.detail?.contains("config file") == true })
+        #expect(try store.context.catalog.alerts().count == 1)
         #expect(fileList(store.context.dataDirectory.archives(.full)).isEmpty)
 
         // Not enough space: refused before writing, with the disk-space alert.

@@ -151,7 +151,7 @@ struct ProgressTests {
                 try await eventually { !store.server.coordinator.isBusy }
                 guard response.status != 202 else { continue }
                 refused += 1
-                #expect(response.status == 503, "\(kind): \(response.text)")
+                #expect(response.status == 422, "\(kind): \(response.text)")
                 #expect(response.errorCode == "not_configured")
                 #expect(response.errorMessage?.contains("uploads") == true, "\(response.errorMessage ?? "")")
             }

@@ -62,6 +62,8 @@ struct HashReusePolicy: Sendable {
             let last = previous.summary.hashing.lastFullRehashAt
             if now.timeIntervalSince(last) >= Self.fullRehashInterval - Self.slack {
                 (fullRehash, reason) = (true, "the last full re-hash (\(Timestamp.iso8601(last))) is 28 days old")
+            } else if last > now + 86_400 {
+                (fullRehash, reason) = (true, "the last full re-hash is dated in the future (\(Timestamp.iso8601(last))): the clock moved")
             } else {
                 (fullRehash, reason) = (false, "unchanged files (size, mtime and CRC-32) keep the SHA-256 of backup \(previous.backupId); next full re-hash 28 days after \(Timestamp.iso8601(last))")
             }

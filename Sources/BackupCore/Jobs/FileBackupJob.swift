@@ -8,7 +8,7 @@ import Foundation
 /// The archive's SHA-256 is computed by reading the archive back while it is being written
 /// (`TrailingHasher`), so the slowest sequential step overlaps the rest. Until the final rename nothing
 /// appears under `archives/`, and a failed run never touches earlier backups: its partial archive is
-/// filed under `failed/<job id>/` and an alert is raised.
+/// filed under `failed/<job id>/`, and the caller raises the alert (the job itself only for a full disk).
 public struct FileBackupJob: Sendable {
     public static let entryPrefix = "files/"
     public let context: BackupContext
@@ -61,13 +61,11 @@ public struct FileBackupJob: Sendable {
             try? context.catalog.update(job)
             JobRecovery(context: context).fileLeftovers(of: job)
             audit(job, actor: actor, outcome: "failed", detail: failure.message)
-            let space = failure.code == .insufficientSpace
-            // A fixed message, so that repeated failures count up one alert instead of adding rows.
-            _ = try? context.catalog.raiseAlert(
-                space ? .critical : .warning, kind: space ? "disk-space" : "backup-failed",
-                message: space ? "There is not enough free disk space for the \(kind.displayName); it was not made. Earlier backups are kept."
-                    : "The \(kind.displayName) failed; earlier backups are kept. See the backup log for details.",
-                detail: failure.description, at: context.now())
+            // As the database backup does: a full disk is alerted at once; other failures by the caller
+            // (BackupRunner, the CLI; the scheduler only after its retry, R4.5).
+            if failure.code == .insufficientSpace {
+                _ = try? context.catalog.raise(.insufficientSpace(kind, failure), at: context.now())
+            }
             throw BackupFailure(error: failure, job: job)
         }
     }

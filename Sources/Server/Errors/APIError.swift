@@ -89,7 +89,8 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         case .busy: APIError(.conflict, "busy", error.message)
         case .insufficientSpace: APIError(.init(code: 507, reasonPhrase: "Insufficient Storage"), "insufficient_space", error.message)
         case .corruptArchive, .checksumMismatch, .unsafeArchive: APIError(.unprocessableContent, error.code.rawValue, error.message)
-        case .configuration: APIError(.serviceUnavailable, "not_configured", error.message)
+        // The request is sound but this store is not set up for it (e.g. no uploads folder): 422, not a server fault.
+        case .configuration: APIError(.unprocessableContent, "not_configured", error.message)
         case .database, .io, .interrupted: APIError(.internalServerError, error.code.rawValue, error.message)
         }
     }
