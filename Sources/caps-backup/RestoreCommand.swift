@@ -43,38 +43,21 @@ struct RestoreCommand: ParsableCommand {
         }
         let context = try store.context()
         let source: RestoreSource
-        let archive: (url: URL, job: BackupJob?)?
         switch try BackupReference.resolve(backup, in: context) {
-        case .job(let job):
-            source = .backup(job)
-            archive = job.path.map { (URL(fileURLWithPath: $0), job) }
-        case .file(let url):
-            source = Self.isSQLiteFile(url) ? .databaseFile(url) : .archive(url)
-            archive = Self.isSQLiteFile(url) ? nil : (url, nil)
+        case .job(let job): source = .backup(job)
+        case .file(let url): source = Self.isSQLiteFile(url) ? .databaseFile(url) : .archive(url)
         }
-        let kind = try archive.map { try $0.job?.kind ?? Self.kind(of: $0.url) }
-        let holdsFiles = kind == .files || kind == .full
-        if filesOnly, !holdsFiles { return try usage("This backup holds no product files; --files-only needs a files or full backup.") }
-        if deleteExtra, !holdsFiles || databaseOnly { return try usage("--delete-extra applies to restoring product files (a files or full backup).") }
-        if databaseOnly, kind == .files { return try usage("This is a file backup; it holds no database.") }
-        if withConfig, kind == nil || kind == .files { return try usage("This backup holds no config files (they are in database and full backups).") }
-        let fileOptions = FileRestoreOptions(uploads: context.uploads, deleteExtra: deleteExtra)
+        let scope: RestoreRequest.Scope = filesOnly ? .filesOnly : databaseOnly ? .databaseOnly : .everything
+        let request = RestoreRequest(scope: scope, withConfig: withConfig, files: FileRestoreOptions(uploads: context.uploads, deleteExtra: deleteExtra),
+                                     preRestoreSnapshot: !noPreRestoreSnapshot)
+        if case .success(let kind) = Result(catching: { try BackupRestorer.kind(of: source) }), let problem = request.problem(for: kind) {
+            Output.error(problem)
+            throw ExitCode(2)
+        }
 
         let progress = TerminalProgress(output.progress)
         do {
-            let restore: RestoreJob
-            var files: FileRestoreOutcome?
-            if let archive, kind == .files || filesOnly {
-                (restore, files) = try FileRestoreJob(context: context).run(
-                    archive: archive.url, job: archive.job, options: fileOptions, withConfig: withConfig, actor: .system, progress: progress.handler)
-            } else {
-                let wantsFiles = kind == .full && !databaseOnly
-                let extras = wantsFiles || withConfig
-                    ? RestoreExtras(files: wantsFiles ? fileOptions : nil, configFiles: withConfig, configuredConfigFiles: context.configFiles) : nil
-                restore = try DatabaseRestoreJob(context: context)
-                    .run(source, preRestoreSnapshot: !noPreRestoreSnapshot, actor: .system, companion: extras, progress: progress.handler)
-                files = extras?.outcome
-            }
+            let (restore, files) = try BackupRestorer(context: context).run(source, request: request, actor: .system, progress: progress.handler)
             progress.finish()
             if output.json {
                 try Output.json(RestoreOutput(restore, files: files))
@@ -94,20 +77,6 @@ struct RestoreCommand: ParsableCommand {
             for step in failure.recoverySteps { Output.error("  - \(step)") }
             throw ExitCode(1)
         }
-    }
-
-    private func usage(_ message: String) throws {
-        Output.error(message)
-        throw ExitCode(2)
-    }
-
-    /// The kind recorded in an archive's manifest (the restore verifies everything else before using it).
-    static func kind(of url: URL) throws -> BackupKind {
-        let reader = try ZipReader(url: url)
-        guard let entry = reader.entry(named: Manifest.entryName) else {
-            throw BackupError(.corruptArchive, "This ZIP file is not a caps-backup archive (it has no manifest.json).")
-        }
-        return try Manifest.decode(try reader.readData(entry, limit: Manifest.maxSize)).kind
     }
 
     static func isSQLiteFile(_ url: URL) -> Bool {

@@ -173,6 +173,28 @@ struct FileBackupSafetyTests {
         try check.check(zip, manifest: manifest, manifestBytes: bytes)
     }
 
+    @Test("An archive of more than 65,535 entries (ZIP64 end of directory) reads back; unzip agrees")
+    func manyEntries() throws {
+        let dir = TemporaryDirectory("many")
+        let zip = dir.path("many.zip")
+        let writer = try ZipWriter(creating: zip)
+        let count = 70_000
+        var entries: [ZipWriter.PreparedEntry] = []
+        let byte: [UInt8] = [42]
+        try byte.withUnsafeBytes { one in
+            for i in 0..<count {
+                entries.append(ZipWriter.PreparedEntry(name: "files/\(i / 1000)/\(i).jpg", bytes: one, crc32: crc32Of(one), modified: Date(), mode: 0o644))
+                if entries.count == 1000 { try writer.addEntries(entries); entries = [] }
+            }
+        }
+        try writer.finish()
+        let reader = try ZipReader(url: zip)
+        #expect(reader.entries.count == count)
+        #expect(reader.entry(named: "files/69/69999.jpg")?.size == 1)
+        let listing = try run("/usr/bin/unzip", ["-qql", zip.path])
+        #expect(listing.output.split(separator: "\n").count == count)
+    }
+
     @Test("Exclude patterns: anchored paths, names at any depth, **, character classes")
     func excludePatterns() {
         let m = ExcludeMatcher(["paint-swatches/**", "*.tmp", "products/**/thumbs", "[Tt]humbs.db", "cache/"])

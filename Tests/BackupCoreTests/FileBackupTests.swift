@@ -163,6 +163,33 @@ struct FileBackupTests {
         #expect(try marker(store.database) == "kept")
     }
 
+    @Test("BackupRestorer restores by kind and refuses requests that do not fit the backup, before doing anything")
+    func restorerByKind() throws {
+        let store = try FileStore(files: 10)
+        let files = try store.backup()
+        let db = try DatabaseBackupJob(context: store.context).run(trigger: .manual)
+        let restorer = BackupRestorer(context: store.context)
+        let target = store.dir.path("by-kind")
+        let (record, outcome) = try restorer.run(.archive(URL(fileURLWithPath: files.path!)),
+                                                 request: RestoreRequest(files: FileRestoreOptions(uploads: target)))
+        let expected = try store.expectedState()
+        #expect(record.status == .succeeded && outcome?.restored == expected.count)
+        #expect(try UploadsTree(target).state() == expected)
+
+        let misfits: [(RestoreSource, RestoreRequest)] = [
+            (.backup(db), RestoreRequest(scope: .filesOnly)), (.backup(db), RestoreRequest(files: FileRestoreOptions(deleteExtra: true))),
+            (.backup(files), RestoreRequest(scope: .databaseOnly)), (.backup(files), RestoreRequest(withConfig: true)),
+            (.databaseFile(store.database), RestoreRequest(withConfig: true)),
+        ]
+        let restores = try store.context.catalog.restoreJobs().count
+        for (source, request) in misfits {
+            let error = try #require(throws: BackupError.self) { try restorer.run(source, request: request) }
+            #expect(error.code == .invalidInput)
+        }
+        #expect(try store.context.catalog.restoreJobs().count == restores)
+        #expect(RestoreRequest(scope: .databaseOnly, withConfig: true).problem(for: .full) == nil)
+    }
+
     @Test("A config file is restored only to a configured path unless the archive is one the catalog knows")
     func configRestoreTrust() throws {
         let store = try FileStore(files: 5)

@@ -133,7 +133,8 @@ public final class ZipReader {
             let zip64Position = try loc.u64()
             var z = LittleEndianReader(try bytes(at: zip64Position, count: 56))
             guard try z.u32() == ZipFormat.zip64EndOfCentralDirectorySignature else { throw notZip }
-            _ = try z.take(20)
+            _ = try z.take(20)  // record size, versions, disk numbers
+            _ = try z.u64()     // entries on this disk; the total follows
             count = try z.u64()
             cdSize = try z.u64()
             cdOffset = try z.u64()

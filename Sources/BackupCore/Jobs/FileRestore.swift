@@ -81,6 +81,90 @@ public final class RestoreExtras: RestoreCompanion {
     }
 }
 
+/// What a restore should bring back from a backup, whatever its kind.
+public struct RestoreRequest: Sendable {
+    public enum Scope: String, Sendable { case everything, filesOnly, databaseOnly }
+
+    public var scope: Scope
+    /// Also the config files of a database or full backup, to the paths they were backed up from.
+    public var withConfig: Bool
+    public var files: FileRestoreOptions
+    public var preRestoreSnapshot: Bool
+
+    public init(scope: Scope = .everything, withConfig: Bool = false, files: FileRestoreOptions = FileRestoreOptions(),
+                preRestoreSnapshot: Bool = true) {
+        self.scope = scope
+        self.withConfig = withConfig
+        self.files = files
+        self.preRestoreSnapshot = preRestoreSnapshot
+    }
+
+    /// Why this request does not fit a backup of `kind` (nil: a plain database file), in words for the
+    /// person who asked; nil when it fits.
+    public func problem(for kind: BackupKind?) -> String? {
+        let holdsFiles = kind == .files || kind == .full
+        if scope == .filesOnly, !holdsFiles { return "This backup holds no product files; restoring only files needs a files or full backup." }
+        if scope == .databaseOnly, kind == .files { return "This is a file backup; it holds no database." }
+        if files.deleteExtra, !holdsFiles || scope == .databaseOnly {
+            return "Removing extra files applies to restoring product files (a files or full backup)."
+        }
+        if withConfig, kind == nil || kind == .files { return "This backup holds no config files (they are in database and full backups)." }
+        return nil
+    }
+}
+
+/// Restores from any backup by its kind (R7.4, R7.7, R7.8): a database backup gives the database (and,
+/// on request, its config files); a file backup the files; a full backup both, or either alone.
+/// For the command line and the HTTP API alike.
+public struct BackupRestorer: Sendable {
+    public let context: BackupContext
+    public init(context: BackupContext) { self.context = context }
+
+    /// The kind of backup a source holds: the catalog's word for a backup, the manifest's for an archive
+    /// file (only read here; the restore verifies everything), nil for a plain database file.
+    public static func kind(of source: RestoreSource) throws -> BackupKind? {
+        switch source {
+        case .backup(let job): return job.kind
+        case .databaseFile: return nil
+        case .archive(let url):
+            let reader = try ZipReader(url: url)
+            guard let entry = reader.entry(named: Manifest.entryName) else {
+                throw BackupError(.corruptArchive, "This ZIP file is not a caps-backup archive (it has no manifest.json).")
+            }
+            return try Manifest.decode(try reader.readData(entry, limit: Manifest.maxSize)).kind
+        }
+    }
+
+    /// - Returns: the restore record, and what happened to files and config files (nil when none were asked for).
+    /// - Throws: `BackupError(.invalidInput)` when the request does not fit the backup (nothing done, no
+    ///   record), else `RestoreFailure` with the record and the way back.
+    public func run(_ source: RestoreSource, request: RestoreRequest, actor: BackupContext.Actor = .system,
+                    progress: ProgressHandler? = nil) throws -> (RestoreJob, FileRestoreOutcome?) {
+        guard case .success(let kind) = Result(catching: { try Self.kind(of: source) }) else {
+            // Not even a manifest to read: the database restore verifies it, refuses it and records why.
+            return (try DatabaseRestoreJob(context: context).run(source, preRestoreSnapshot: request.preRestoreSnapshot, actor: actor,
+                                                                 progress: progress), nil)
+        }
+        if let problem = request.problem(for: kind) { throw BackupError(.invalidInput, problem) }
+        if kind == .files || request.scope == .filesOnly {
+            let (url, job): (URL, BackupJob?) = switch source {
+            case .backup(let job): (URL(fileURLWithPath: job.path ?? ""), job)
+            case .archive(let url), .databaseFile(let url): (url, nil)
+            }
+            let (restore, outcome) = try FileRestoreJob(context: context)
+                .run(archive: url, job: job, options: request.files, withConfig: request.withConfig, actor: actor, progress: progress)
+            return (restore, outcome)
+        }
+        let wantsFiles = kind == .full && request.scope != .databaseOnly
+        let extras = wantsFiles || request.withConfig
+            ? RestoreExtras(files: wantsFiles ? request.files : nil, configFiles: request.withConfig, configuredConfigFiles: context.configFiles)
+            : nil
+        let restore = try DatabaseRestoreJob(context: context)
+            .run(source, preRestoreSnapshot: request.preRestoreSnapshot, actor: actor, companion: extras, progress: progress)
+        return (restore, extras?.outcome)
+    }
+}
+
 /// Restores only the files of a `files` or `full` backup (R7.4): verify the archive (checksum against
 /// the catalog and sidecar, structure, every entry), stage every file, then rename them into place.
 /// The POS database is not touched. Recorded as a restore job whose target is the uploads folder.
