@@ -386,7 +386,8 @@ def machine_info(repo: Path, binary: Path, work: Path) -> dict:
         "gzip": _first_line(["gzip", "--version"]),
         "pigz": _first_line(["pigz", "--version"]),
         "restic": " ".join(_first_line(["restic", "version"]).split()[:2]),
-        "caps-backup": _first_line([str(binary), "--version"]),
+        "caps-backup": f"{_first_line([str(binary), '--version'])}, binary built "
+                       f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(os.stat(binary).st_mtime))}",
         "git commit": f"{commit} ({state})",
     }
 

@@ -103,6 +103,10 @@ def bench_backup(args, store: Path, base: Path, data: Path) -> dict:
     db = store / "pos.db"
     out: dict = {"db_bytes": B.file_size(db)}
     snap, gz, pgz = base / "snap.sqlite", base / "snap.gz", base / "snap.pigz.gz"
+    for leftover in (snap, gz, pgz):  # a repeated section starts clean (VACUUM INTO refuses an existing file)
+        leftover.unlink(missing_ok=True)
+    for leftover in (base / "restic-repo", base / "restic-cache"):
+        shutil.rmtree(leftover, ignore_errors=True)
 
     log("  baseline: sqlite3 VACUUM INTO")
     B.warm(db, Path(str(db) + "-wal"))
@@ -146,6 +150,7 @@ def bench_backup(args, store: Path, base: Path, data: Path) -> dict:
 def simulator_window(args, store: Path, run_dir: Path, name: str, during) -> dict:
     """Runs `demo simulate --tps N` for a window; `during(sim)` decides what happens inside it."""
     ledger = run_dir / f"ledger-{name}.tsv"
+    ledger.unlink(missing_ok=True)  # the simulator appends; a repeated section starts a new ledger
     stdout, stderr = run_dir / f"simulate-{name}.json", run_dir / f"simulate-{name}.err"
     argv = [args.bin, "demo", "simulate", "--dir", store, "--tps", args.tps, "--ledger", ledger, "--json"]
     sim = B.start(argv, stdout_file=stdout, stderr_file=stderr)
@@ -311,9 +316,12 @@ def parse_args(argv=None):
     ap.add_argument("--seed", type=int, default=1, help="demo seed (default 1)")
     ap.add_argument("--images", type=int, default=50, help="product images in the demo store (the DB backup ignores them)")
     ap.add_argument("--runs", type=int, default=3, help="runs of our backup per size; the median is reported (default 3)")
+    ap.add_argument("--render", metavar="RESULTS_JSON", help="only rewrite --out from a results-*.json of an earlier run")
     ap.add_argument("--seed-only", action="store_true", help="only seed (or check) the demo stores, measure nothing")
     ap.add_argument("--quiet-wait", type=float, help="before each section, wait at most this many seconds for the "
                     "machine to be idle (< 0.3 cores busy); default 900, 0 with --quick")
+    ap.add_argument("--retries", type=int, default=2, help="measure a section again (at most this many times) when other "
+                    "processes used more than 0.2 cores during it; the quietest attempt is kept (default 2)")
     ap.add_argument("--tps", type=int, default=20, help="simulator transactions per second (default 20)")
     ap.add_argument("--idle-seconds", type=float, help="idle simulator window (default 20; 5 with --quick)")
     ap.add_argument("--lead-seconds", type=float, default=3.0, help="simulator time before the backup starts")
@@ -330,6 +338,12 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.render:
+        generated = report.render(json.loads(Path(args.render).read_text()))
+        report.write(args.out, generated)
+        print(generated)
+        log(f"report: {args.out}")
+        return 0
     if not args.bin.exists():
         log(f"no caps-backup binary at {args.bin}: build it first (make release)")
         return 2
@@ -359,16 +373,24 @@ def main(argv=None) -> int:
             base, data = run_dir / "baseline", run_dir / "data"
             base.mkdir()
             r = {"seed": {k: v for k, v in seed_info.items() if k != "report"}, "load_before": os.getloadavg()}
-            foreign = B.ForeignLoad()
-            r["busy_before"] = {}
-            r["busy_before"]["backup"] = B.wait_quiet(args.quiet_wait, log=log)
-            r["backup"] = bench_backup(args, store, base, data)
-            r["busy_before"]["pos"] = B.wait_quiet(args.quiet_wait, log=log)
-            r["pos"] = bench_pos_impact(args, store, data, run_dir)
-            r["busy_before"]["restore"] = B.wait_quiet(args.quiet_wait, log=log)
-            r["restore"] = bench_restore(args, store, base, data, r["backup"]["ours"]["median_run"])
+            r["busy_before"], r["foreign"] = {}, {}
+            sections = (("backup", lambda: bench_backup(args, store, base, data)),
+                        ("pos", lambda: bench_pos_impact(args, store, data, run_dir)),
+                        ("restore", lambda: bench_restore(args, store, base, data, r["backup"]["ours"]["median_run"])))
+            for name, measure in sections:
+                for attempt in range(1 + args.retries):
+                    r["busy_before"][name] = B.wait_quiet(args.quiet_wait, log=log)
+                    foreign = B.ForeignLoad()  # other processes' CPU while this section measures (waits excluded)
+                    result = measure()
+                    cores = foreign.cores()
+                    if name not in r["foreign"] or cores < r["foreign"][name]:
+                        r[name], r["foreign"][name] = result, cores
+                    if cores <= report.BUSY_WARNING:
+                        break
+                    if attempt < args.retries:
+                        log(f"  other processes used {cores:.2f} cores during this section: measuring it again")
             r["load_after"] = os.getloadavg()
-            r["foreign_cores"] = foreign.cores()
+            r["foreign_cores"] = max(r["foreign"].values())
             results["sizes"][str(size)] = r
             raw.write_text(json.dumps(results, indent=2, default=str))  # what is done survives an interruption
     except KeyboardInterrupt:
