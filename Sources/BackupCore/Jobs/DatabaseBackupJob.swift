@@ -32,10 +32,9 @@ public struct DatabaseBackupJob: Sendable {
     ///   backup trust the image by its SHA-256 alone, and it is how a damaged POS database is noticed.
     public func run(trigger: JobTrigger, actor: BackupContext.Actor = .system, integrityCheck: Bool = true,
                     progress: ProgressHandler? = nil) throws -> BackupJob {
-        let lock = try JobLock.acquireOrThrow(context.dataDirectory)
-        defer { withExtendedLifetime(lock) {} }
-        try JobRecovery(context: context).recoverInterruptedJobs()
-        return try runLocked(trigger: trigger, actor: actor, integrityCheck: integrityCheck, progress: progress)
+        try context.exclusiveJob {
+            try runLocked(trigger: trigger, actor: actor, integrityCheck: integrityCheck, progress: progress)
+        }
     }
 
     /// For callers that already hold the job lock (the scheduler).

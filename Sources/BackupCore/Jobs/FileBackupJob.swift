@@ -24,10 +24,9 @@ public struct FileBackupJob: Sendable {
     ///   as the database backup does (restores of this backup may then trust the image by its SHA-256).
     public func run(trigger: JobTrigger, actor: BackupContext.Actor = .system, integrityCheck: Bool = true,
                     progress: ProgressHandler? = nil) throws -> BackupJob {
-        let lock = try JobLock.acquireOrThrow(context.dataDirectory)
-        defer { withExtendedLifetime(lock) {} }
-        try JobRecovery(context: context).recoverInterruptedJobs()
-        return try runLocked(trigger: trigger, actor: actor, integrityCheck: integrityCheck, progress: progress)
+        try context.exclusiveJob {
+            try runLocked(trigger: trigger, actor: actor, integrityCheck: integrityCheck, progress: progress)
+        }
     }
 
     /// For callers that already hold the job lock (`BackupRunner`).

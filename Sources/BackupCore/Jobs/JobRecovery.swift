@@ -75,3 +75,15 @@ public struct JobRecovery: Sendable {
         }
     }
 }
+
+extension BackupContext {
+    /// Runs `body` as the one job allowed at a time: takes the job lock (failing with `.busy` when
+    /// another process holds it), then cleans up after any job that died before running this one.
+    func exclusiveJob<T>(_ body: () throws -> T) throws -> T {
+        let lock = try JobLock.acquireOrThrow(dataDirectory)
+        return try withExtendedLifetime(lock) {
+            try JobRecovery(context: self).recoverInterruptedJobs()
+            return try body()
+        }
+    }
+}
