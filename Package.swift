@@ -18,6 +18,8 @@ let package = Package(
     targets: [
         // libdeflate from Debian (`libdeflate-dev`): ~4x faster than zlib at the same ratio.
         .systemLibrary(name: "CLibDeflate", pkgConfig: "libdeflate", providers: [.apt(["libdeflate-dev"])]),
+        // sqlite3_db_config and the other variadic SQLite calls Swift cannot make.
+        .target(name: "CSQLiteShims", linkerSettings: [.linkedLibrary("sqlite3")]),
         // The domain: catalog, snapshots, archives, jobs. Knows nothing of HTTP or Google.
         .target(
             name: "BackupCore",
@@ -27,6 +29,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 "CLibDeflate",
+                "CSQLiteShims",
             ]),
         // Where archives end up: local disk now, Google Drive later.
         .target(name: "Destinations", dependencies: ["BackupCore"]),

@@ -1,4 +1,5 @@
 import Foundation
+import CSQLiteShims
 import GRDBSQLite
 
 /// A plain SQLite connection on the C API, for the POS database and the images we extract.
@@ -8,13 +9,20 @@ public final class SQLiteConnection {
     let handle: OpaquePointer
     public let path: String
 
-    public enum Mode { case readOnly, readWrite, create }
+    public enum Mode {
+        case readOnly, readWrite, create
+        /// Read-write if the file allows it (else read-only, as SQLite falls back on its own), for a
+        /// connection that only ever reads but needs SQLite's read-write code paths: `VACUUM INTO` from a
+        /// read-only connection rebuilds every index row by row (6.9 s against 3.3 s per GiB here, and a
+        /// 1% bigger image). Closing it never checkpoints: that is the POS's business, not a reader's.
+        case readerOnWritableFile
+    }
 
     public init(path: String, mode: Mode, busyTimeoutMs: Int32 = 10_000) throws {
         var db: OpaquePointer?
         let flags: Int32 = switch mode {
         case .readOnly: SQLITE_OPEN_READONLY
-        case .readWrite: SQLITE_OPEN_READWRITE
+        case .readWrite, .readerOnWritableFile: SQLITE_OPEN_READWRITE
         case .create: SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
         }
         let rc = sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, nil)
@@ -22,6 +30,10 @@ public final class SQLiteConnection {
             let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "code \(rc)"
             sqlite3_close(db)
             throw BackupError(.database, "Could not open the database \(path).", detail: message)
+        }
+        if mode == .readerOnWritableFile, caps_sqlite3_disable_checkpoint_on_close(db) != SQLITE_OK {
+            sqlite3_close(db)
+            throw BackupError(.database, "Could not open the database \(path) without checkpointing it on close.")
         }
         handle = db
         self.path = path
