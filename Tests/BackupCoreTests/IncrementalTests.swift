@@ -96,6 +96,85 @@ struct IncrementalTests {
         #expect(delta.newPages <= 4, "\(delta.newPages) pages stored for a one-row change")
     }
 
+    @Test("Pages changed a little are stored as XORs against the kept hourly image; every point restores exactly")
+    func xorPages() throws {
+        let dir = TemporaryDirectory()
+        let database = dir.path("pos.db")
+        try makeStoreDatabase(database, rows: 20_000)
+        let context = try makeContext(dir, posDatabase: database)
+        var points = [try DatabaseBackupJob(context: context, kind: .dbIncremental).run(trigger: .manual, integrityCheck: false)]
+        for round in 1...4 {
+            // The same rows every round, so some pages are XOR-ed in every link of the chain.
+            try SQLiteConnection(path: database.path, mode: .readWrite).execute("""
+                UPDATE invoice SET total = total + \(round) WHERE id % 97 = 0;
+                INSERT INTO invoice(customer_id, total, note) VALUES (1, \(round), 'round \(round)');
+                UPDATE marker SET value = 'round \(round)'
+                """)
+            let job = try DatabaseBackupJob(context: context, kind: .dbIncremental).run(trigger: .manual, integrityCheck: false)
+            let delta = try #require(try context.catalog.manifest(jobId: job.id!)?.database?.delta)
+            #expect(job.parentId == points.last?.id)
+            #expect((delta.xorPages ?? 0) > delta.newPages / 2, "round \(round): \(delta.xorPages ?? 0) of \(delta.newPages) pages XOR-coded")
+            points.append(job)
+        }
+        // Only the newest hourly's image is kept.
+        let kept = try FileManager.default.contentsOfDirectory(atPath: context.dataDirectory.pageIndexes.path).filter { $0.hasSuffix(".img") }
+        #expect(kept == [context.dataDirectory.hourlyImage(points.last!.uuid).lastPathComponent])
+
+        for (round, job) in points.enumerated() {
+            let target = dir.path("restored-\(round).db")
+            var restoreContext = context
+            restoreContext.posDatabase = target
+            let restore = try DatabaseRestoreJob(context: restoreContext).run(.backup(job), preRestoreSnapshot: false)
+            #expect(restore.restoredImageSha256 == job.imageSha256)
+            #expect(try marker(target) == (round == 0 ? "original" : "round \(round)"))
+            let db = try SQLiteConnection(path: target.path, mode: .readOnly)
+            #expect(try db.integer("SELECT count(*) FROM invoice") == 20_000 + round)
+            #expect(try db.integrityProblems() == nil)
+        }
+    }
+
+    @Test("A damaged or missing kept image costs size, never a wrong incremental")
+    func damagedKeptImage() throws {
+        let dir = TemporaryDirectory()
+        let database = dir.path("pos.db")
+        try makeStoreDatabase(database, rows: 20_000)
+        let context = try makeContext(dir, posDatabase: database)
+        let base = try DatabaseBackupJob(context: context, kind: .dbIncremental).run(trigger: .manual, integrityCheck: false)
+        let change = "UPDATE invoice SET total = total + 1 WHERE id % 50 = 0"
+
+        // Damage every other page of the kept image: those pages must be stored whole.
+        let image = context.dataDirectory.hourlyImage(base.uuid)
+        let fd = open(image.path, O_RDWR)
+        #expect(fd >= 0)
+        let size = try POSIXFile.fileSize(image)
+        var garbage = [UInt8](repeating: 0xA5, count: 64)
+        for page in stride(from: UInt64(4096), to: size, by: 8192) {
+            #expect(pwrite(fd, &garbage, garbage.count, off_t(page + 1000)) == garbage.count)
+        }
+        close(fd)
+        try SQLiteConnection(path: database.path, mode: .readWrite).execute(change)
+        let damaged = try DatabaseBackupJob(context: context, kind: .dbIncremental).run(trigger: .manual, integrityCheck: false)
+        let damagedDelta = try #require(try context.catalog.manifest(jobId: damaged.id!)?.database?.delta)
+        #expect(damaged.parentId == base.id)
+        #expect((damagedDelta.xorPages ?? 0) > 0 && (damagedDelta.xorPages ?? 0) < damagedDelta.newPages)
+
+        // No kept image at all: every changed page stored whole.
+        try FileManager.default.removeItem(at: context.dataDirectory.hourlyImage(damaged.uuid))
+        try SQLiteConnection(path: database.path, mode: .readWrite).execute(change)
+        let missing = try DatabaseBackupJob(context: context, kind: .dbIncremental).run(trigger: .manual, integrityCheck: false)
+        let missingDelta = try #require(try context.catalog.manifest(jobId: missing.id!)?.database?.delta)
+        #expect(missing.parentId == damaged.id)
+        #expect(missingDelta.xorPages == 0 && missingDelta.newPages > 0)
+
+        for job in [damaged, missing] {
+            let target = dir.path("restored-\(job.id!).db")
+            var restoreContext = context
+            restoreContext.posDatabase = target
+            let restore = try DatabaseRestoreJob(context: restoreContext).run(.backup(job), preRestoreSnapshot: false)
+            #expect(restore.restoredImageSha256 == job.imageSha256)
+        }
+    }
+
     @Test("An incremental archive on its own cannot be restored without its parent in the catalog")
     func orphanArchive() throws {
         let dir = TemporaryDirectory()

@@ -92,12 +92,19 @@ public struct Manifest: Codable, Sendable, Equatable {
         public var parentBackupId: String
         public var parentImageSha256: String
         public var parentPageCount: Int
-        /// gzip of one little-endian Int32 per page of this image: `Delta.newPage` for "the next new
-        /// page", else (parent page number − this page number), which is 0 or constant over long runs.
+        /// gzip of one little-endian Int32 per page of this image: `Delta.newPage` for "the next stored
+        /// page", `Delta.xorPage` for "the next stored page XOR the parent's page at this number", else
+        /// (parent page number − this page number), which is 0 or constant over long runs.
         public var mapEntry: String
+        /// How many pages the pages entry stores, in page order (both kinds).
         public var newPages: Int
+        /// How many of them are XOR-coded against the parent's page (nil in archives from before XOR coding).
+        public var xorPages: Int?
 
         public static let newPage = Int32.min
+        /// A POS write changes a few bytes of a page (a row, a cell pointer): the XOR with the old page
+        /// is mostly zeros and compresses about 3x better than the page (docs/incremental.md).
+        public static let xorPage = Int32.min + 1
     }
 
     public init(backupId: String, kind: BackupKind, createdAt: Date, host: String, toolVersion: String,

@@ -25,6 +25,9 @@ public struct DataDirectory: Sendable {
     public var lockFile: URL { root.appendingPathComponent("job.lock") }
     public var pageIndexes: URL { root.appendingPathComponent("pages") }
     public func pageIndex(_ backupUUID: String) -> URL { pageIndexes.appendingPathComponent("\(backupUUID).idx") }
+    /// The snapshot image of the newest hourly backup, kept so that the next one can store the pages
+    /// the POS changed as XORs against it (docs/incremental.md). As large as the POS database; 0600.
+    public func hourlyImage(_ backupUUID: String) -> URL { pageIndexes.appendingPathComponent("\(backupUUID).img") }
 
     /// Creates the folders (0700) if needed; cheap when they exist.
     public func prepare() throws {

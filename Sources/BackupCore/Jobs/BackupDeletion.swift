@@ -22,8 +22,9 @@ public struct BackupDeletion: Sendable {
                 }
                 try? POSIXFile.fsyncDirectory(archive.deletingLastPathComponent())
             }
-            // Its page index served only as the parent of a next incremental.
+            // Its page index and kept image served only the next incremental.
             try? FileManager.default.removeItem(at: context.dataDirectory.pageIndex(job.uuid))
+            try? FileManager.default.removeItem(at: context.dataDirectory.hourlyImage(job.uuid))
             deleted.status = .deleted
             deleted.deletedAt = context.now()
             deleted.deletedBy = reason

@@ -3,16 +3,33 @@ import Foundation
 /// Rebuilds the database image of the last link of a verified chain (a full backup, then
 /// incrementals) into one file, and checks it against the SHA-256 in its manifest.
 ///
-/// First every page of the target image is traced back through the chain's page maps to where its
-/// bytes are stored: a page of the full image, or a new page of some incremental. Then each stored
-/// image is decompressed once, in order, on all cores, and its pages are written straight to their
-/// places in the target. No intermediate image is ever written, so restoring the 24th link costs
-/// about one full restore plus reading the incrementals' new pages.
+/// First every page of the target image is traced back through the chain's page maps to the stored
+/// pages that make it: a page of the base image or a new page of some incremental, XOR-ed with the
+/// XOR pages of the later incrementals on the way. Then each stored image is decompressed once,
+/// oldest first, on all cores, and its pages are written (or XOR-ed) straight into their places in
+/// the target: a page's plain bytes always come from an older link than its XORs, so they land
+/// first. No intermediate image is ever written, so restoring the 24th link costs about one full
+/// restore plus reading the incrementals' pages.
 struct ChainReconstructor {
-    /// Where the bytes of one target page live: chain link and page number within that link's stored pages.
-    private struct Source {
-        var link: Int
-        var index: Int
+    /// One stored page that goes into a target page: link, page number within that link's stored
+    /// pages, whether it is XOR-ed into what is there, and the next (older) contribution or -1.
+    /// Traces share their older parts, so a chain of maps costs one node per stored page used.
+    private struct Contribution {
+        var link: Int32
+        var index: Int32
+        var xor: Bool
+        var next: Int32
+    }
+
+    /// The contributions of every page, as heads of lists in `nodes`.
+    private struct Traces {
+        var nodes: [Contribution] = []
+        var heads: [Int32] = []
+
+        mutating func add(_ contribution: Contribution) -> Int32 {
+            nodes.append(contribution)
+            return Int32(nodes.count - 1)
+        }
     }
 
     func rebuild(_ links: [VerifiedArchive], into target: URL, progress: ProgressHandler?) throws -> Manifest.DatabaseImage {
@@ -20,36 +37,48 @@ struct ChainReconstructor {
               let last = links.last?.manifest.database else {
             throw BackupError(.corruptArchive, "A chain of backups must start with a full database backup.")
         }
+        guard base.pageCount < Int(Int32.max) else { throw BackupError(.corruptArchive, "The base image has too many pages.") }
         let pageSize = base.pageSize
-        var sources = (0..<base.pageCount).map { Source(link: 0, index: $0) }
+        var traces = Traces()
+        traces.nodes.reserveCapacity(base.pageCount)
+        traces.heads = (0..<base.pageCount).map { traces.add(Contribution(link: 0, index: Int32($0), xor: false, next: -1)) }
         var stored = [base.pageCount]
         var previous = base
         for (i, link) in links.enumerated().dropFirst() {
             guard let image = link.manifest.database, let delta = image.delta else {
                 throw BackupError(.corruptArchive, "Backup \(link.manifest.backupId) in the chain is not an incremental.")
             }
-            guard delta.parentImageSha256 == previous.imageSha256, delta.parentPageCount == sources.count,
+            guard delta.parentImageSha256 == previous.imageSha256, delta.parentPageCount == traces.heads.count,
                   delta.parentBackupId == links[i - 1].manifest.backupId, image.pageSize == pageSize else {
                 throw BackupError(.corruptArchive, "Backup \(link.manifest.backupId) does not follow \(links[i - 1].manifest.backupId) in the chain.")
             }
-            sources = try followMap(of: link, delta: delta, pageCount: image.pageCount, parent: sources, linkNumber: i)
+            try followMap(of: link, delta: delta, pageCount: image.pageCount, traces: &traces, linkNumber: i)
             stored.append(delta.newPages)
             previous = image
         }
 
-        // Who needs which stored page: per link, (stored page, target page), in stored order.
-        var wanted = Array(repeating: [(index: Int, page: Int)](), count: links.count)
-        for (page, source) in sources.enumerated() { wanted[source.link].append((source.index, page)) }
+        // Who needs which stored page: per link, (stored page, target page, xor), in stored order.
+        var wanted = Array(repeating: [(index: Int, page: Int, xor: Bool)](), count: links.count)
+        for (page, head) in traces.heads.enumerated() {
+            var at = head
+            while at >= 0 {
+                let node = traces.nodes[Int(at)]
+                wanted[Int(node.link)].append((Int(node.index), page, node.xor))
+                at = node.next
+            }
+        }
 
-        let fd = try POSIXFile.createPrivate(target)
+        let fd = try POSIXFile.createPrivate(target, readable: true)  // XOR pages read back what is there
         defer { close(fd) }
-        guard ftruncate(fd, off_t(sources.count * pageSize)) == 0 else {
+        guard ftruncate(fd, off_t(traces.heads.count * pageSize)) == 0 else {
             throw BackupError(.io, "Could not create the restored database file.", detail: target.path)
         }
         let totalBytes = links.reduce(UInt64(0)) { sum, link in
             sum + (link.manifest.database.flatMap { link.reader.entry(named: $0.entry)?.size } ?? 0)
         }
         var doneBytes: UInt64 = 0
+        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: pageSize, alignment: 16)
+        defer { scratch.deallocate() }
         for (number, link) in links.enumerated() where !wanted[number].isEmpty {
             let pairs = wanted[number].sorted { $0.index < $1.index }
             let image = link.manifest.database!
@@ -69,7 +98,12 @@ struct ChainReconstructor {
                     for offset in stride(from: 0, to: chunk.count, by: pageSize) {
                         while nextPair < pairs.count, pairs[nextPair].index == storedPage {
                             let page = UnsafeRawBufferPointer(rebasing: chunk[offset..<offset + pageSize])
-                            try POSIXFile.pwriteAll(fd, page, at: UInt64(pairs[nextPair].page * pageSize))
+                            let at = UInt64(pairs[nextPair].page * pageSize)
+                            if pairs[nextPair].xor {
+                                try xorInto(fd, page, at: at, scratch: scratch)
+                            } else {
+                                try POSIXFile.pwriteAll(fd, page, at: at)
+                            }
                             nextPair += 1
                         }
                         storedPage += 1
@@ -91,33 +125,52 @@ struct ChainReconstructor {
         return last
     }
 
-    /// Applies one incremental's page map to the parent's sources.
-    private func followMap(of link: VerifiedArchive, delta: Manifest.Delta, pageCount: Int, parent: [Source], linkNumber: Int) throws -> [Source] {
+    /// Applies one incremental's page map to the parent's traces.
+    private func followMap(of link: VerifiedArchive, delta: Manifest.Delta, pageCount: Int, traces: inout Traces, linkNumber: Int) throws {
         guard let entry = link.reader.entry(named: delta.mapEntry) else {
             throw BackupError(.corruptArchive, "The archive of backup \(link.manifest.backupId) lacks its page map.")
         }
         let bytes = try Gzip.decompress(try link.reader.readData(entry, limit: 64 << 20), expectedSize: pageCount * 4)
-        var sources = [Source]()
-        sources.reserveCapacity(pageCount)
-        var newIndex = 0
+        let parent = traces.heads
+        var heads = [Int32]()
+        heads.reserveCapacity(pageCount)
+        var storedIndex: Int32 = 0
+        var xorPages = 0
         try bytes.withUnsafeBytes { raw in
             for page in 0..<pageCount {
                 let value = Int32(littleEndian: raw.loadUnaligned(fromByteOffset: page * 4, as: Int32.self))
-                if value == Manifest.Delta.newPage {
-                    sources.append(Source(link: linkNumber, index: newIndex))
-                    newIndex += 1
-                } else {
+                switch value {
+                case Manifest.Delta.newPage:
+                    heads.append(traces.add(Contribution(link: Int32(linkNumber), index: storedIndex, xor: false, next: -1)))
+                    storedIndex += 1
+                case Manifest.Delta.xorPage:
+                    guard page < parent.count else {
+                        throw BackupError(.corruptArchive, "The page map of backup \(link.manifest.backupId) XORs a page its parent does not have.")
+                    }
+                    heads.append(traces.add(Contribution(link: Int32(linkNumber), index: storedIndex, xor: true, next: parent[page])))
+                    storedIndex += 1
+                    xorPages += 1
+                default:
                     let from = page + Int(value)
                     guard from >= 0, from < parent.count else {
                         throw BackupError(.corruptArchive, "The page map of backup \(link.manifest.backupId) points outside its parent.")
                     }
-                    sources.append(parent[from])
+                    heads.append(parent[from])
                 }
             }
         }
-        guard newIndex == delta.newPages else {
+        guard Int(storedIndex) == delta.newPages, xorPages == delta.xorPages ?? 0 else {
             throw BackupError(.corruptArchive, "The page map of backup \(link.manifest.backupId) disagrees with its page count.")
         }
-        return sources
+        traces.heads = heads
+    }
+
+    /// XORs `page` into the target's bytes at `offset` (written before by an older link).
+    private func xorInto(_ fd: Int32, _ page: UnsafeRawBufferPointer, at offset: UInt64, scratch: UnsafeMutableRawBufferPointer) throws {
+        guard try POSIXFile.pread(fd, into: scratch, at: offset) == page.count else {
+            throw BackupError(.io, "Could not read back the database being rebuilt.")
+        }
+        for i in 0..<page.count { scratch[i] ^= page[i] }
+        try POSIXFile.pwriteAll(fd, UnsafeRawBufferPointer(scratch), at: offset)
     }
 }

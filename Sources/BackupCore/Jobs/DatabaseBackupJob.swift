@@ -47,7 +47,9 @@ public struct DatabaseBackupJob: Sendable {
             try checkFreeSpace(for: source)
             try POSIXFile.makePrivateDirectory(work)
             job = try produce(job, source: source, work: work, progress: progress)
-            if integrityCheck { job = checkIntegrity(of: job, snapshot: work.appendingPathComponent("snapshot.sqlite"), progress: progress) }
+            let snapshot = work.appendingPathComponent("snapshot.sqlite")
+            if integrityCheck { job = checkIntegrity(of: job, snapshot: snapshot, progress: progress) }
+            if kind == .dbIncremental { keepHourlyImage(snapshot, of: job) }
             try? FileManager.default.removeItem(at: work)
             audit(job, actor: actor, outcome: "succeeded")
             return job
@@ -87,6 +89,18 @@ public struct DatabaseBackupJob: Sendable {
                 detail: job.integrityCheck, at: context.now())
         }
         return job
+    }
+
+    /// Keeps this hourly's snapshot for the next hourly to XOR its changed pages against, in place of
+    /// the previous one. Best effort: without it the next hourly stores those pages whole.
+    private func keepHourlyImage(_ snapshot: URL, of job: BackupJob) {
+        let folder = context.dataDirectory.pageIndexes
+        let kept = context.dataDirectory.hourlyImage(job.uuid)
+        guard (try? POSIXFile.rename(snapshot, to: kept)) != nil else { return }
+        let stale = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+        for name in stale where name.hasSuffix(".img") && name != kept.lastPathComponent {
+            try? FileManager.default.removeItem(at: folder.appendingPathComponent(name))
+        }
     }
 
     private func audit(_ job: BackupJob, actor: BackupContext.Actor, outcome: String, detail: String? = nil) {
@@ -138,7 +152,7 @@ public struct DatabaseBackupJob: Sendable {
         let encoded = if let parent {
             try DeltaImageEncoder(parent: parent.delta).write(snapshotURL, snapshot, source: source, to: writer, progress: progress)
         } else {
-            try FullImageEncoder().write(snapshotURL, snapshot, source: source, to: writer, progress: progress)
+            try FullImageEncoder(indexPages: job.kind == .dbIncremental).write(snapshotURL, snapshot, source: source, to: writer, progress: progress)
         }
         let configEntries = try ConfigFileCollector(files: context.configFiles).add(to: writer, modified: snapshot.startedAt)
         var manifest = Manifest(backupId: job.uuid, kind: job.kind, createdAt: context.now(), host: context.host,
@@ -155,7 +169,7 @@ public struct DatabaseBackupJob: Sendable {
         let archiveSize = try POSIXFile.fileSize(partial)
 
         // The page index is for the next incremental: written before the job can count as succeeded.
-        try encoded.pageIndex.write(to: context.dataDirectory.pageIndex(job.uuid))
+        try encoded.pageIndex?.write(to: context.dataDirectory.pageIndex(job.uuid))
 
         // Publish: sidecar first, then the archive; each rename is atomic, the directory is synced.
         let folder = context.dataDirectory.archives(job.kind)

@@ -56,6 +56,8 @@ public struct IncrementalChain: Sendable {
         }
         guard chain.count <= Self.maxLength,
               let index = PageIndex.read(from: context.dataDirectory.pageIndex(newest.uuid)) else { return nil }
-        return (newest, DeltaParent(backupId: newest.uuid, imageSha256: imageSha256, index: index))
+        let image = context.dataDirectory.hourlyImage(newest.uuid)
+        return (newest, DeltaParent(backupId: newest.uuid, imageSha256: imageSha256, index: index,
+                                    image: POSIXFile.exists(image) ? image : nil))
     }
 }

@@ -17,9 +17,9 @@ public enum POSIXFile {
         guard chmod(url.path, privateDirectoryMode) == 0 else { throw errnoError("chmod", url) }
     }
 
-    /// Opens a new file for writing with mode 0600 (umask cannot widen it: we chmod explicitly).
-    public static func createPrivate(_ url: URL, exclusive: Bool = true) throws -> Int32 {
-        var flags = O_WRONLY | O_CREAT | O_CLOEXEC
+    /// Opens a new file for writing (and reading, if asked) with mode 0600 (umask cannot widen it: we chmod explicitly).
+    public static func createPrivate(_ url: URL, exclusive: Bool = true, readable: Bool = false) throws -> Int32 {
+        var flags = (readable ? O_RDWR : O_WRONLY) | O_CREAT | O_CLOEXEC
         flags |= exclusive ? O_EXCL : O_TRUNC
         let fd = open(url.path, flags, privateFileMode)
         guard fd >= 0 else { throw errnoError("open", url) }
