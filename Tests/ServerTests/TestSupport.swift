@@ -43,15 +43,23 @@ final class TestStore: @unchecked Sendable {
     /// with its record written) for as long as a test needs.
     let gate = Gate()
 
-    init(rows: Int = 2000, name: String = #function, configure: (inout ServerConfiguration) -> Void = { _ in }) throws {
+    /// The product images folder, configured only when the store was made with `productFiles`.
+    let uploads: URL
+
+    /// - Parameter productFiles: when not nil, an uploads folder with this many product files (see
+    ///   `writeProductFiles`) is made and configured, so file and full backups can run.
+    init(rows: Int = 2000, productFiles: Int? = nil, name: String = #function, configure: (inout ServerConfiguration) -> Void = { _ in }) throws {
         dir = TemporaryDirectory(name)
         database = dir.path("pos.db")
         try makeStoreDatabase(database, rows: rows)
         let config = dir.path("pos.toml")
         try Data("[printer]\nname = \"front\"\n".utf8).write(to: config)
+        uploads = dir.path("uploads")
+        if let productFiles { try writeProductFiles(productFiles, into: uploads) }
         let data = DataDirectory(dir.path("data"))
         try data.prepare()
-        var context = BackupContext(dataDirectory: data, catalog: try Catalog(url: data.catalog), posDatabase: database, configFiles: [config])
+        var context = BackupContext(dataDirectory: data, catalog: try Catalog(url: data.catalog), posDatabase: database,
+                                    uploads: productFiles == nil ? nil : uploads, configFiles: [config])
         let gate = self.gate
         context.availableBytes = { url in
             gate.pass()
@@ -78,6 +86,14 @@ final class TestStore: @unchecked Sendable {
     func backup() throws -> BackupJob {
         try DatabaseBackupJob(context: context).run(trigger: .manual)
     }
+
+    /// A `files` or `full` backup made directly, as the CLI or scheduler would (needs `productFiles`).
+    func fileBackup(_ kind: BackupKind) throws -> BackupJob {
+        try FileBackupJob(context: context, kind: kind).run(trigger: .manual)
+    }
+
+    /// Every regular file under the uploads folder by relative path, with the SHA-256 of its bytes.
+    func productFiles() throws -> [String: String] { try fileDigests(uploads) }
 
     func marker() throws -> String? {
         try SQLiteConnection(path: database.path, mode: .readOnly).scalar("SELECT value FROM marker")
@@ -120,6 +136,35 @@ func makeStoreDatabase(_ url: URL, rows: Int, marker: String = "original") throw
         WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < \(rows))
         INSERT INTO invoice(customer_id, total, note) SELECT 1 + x % 2, x * 1.25, hex(randomblob(40)) FROM c;
         """)
+}
+
+/// A small product images folder: `count` files of different sizes and contents in folders of
+/// different depths, an empty file and a name with a space and an accent.
+func writeProductFiles(_ count: Int, into root: URL) throws {
+    func write(_ relative: String, _ data: Data) throws {
+        let url = root.appendingPathComponent(relative)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try data.write(to: url)
+    }
+    try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+    for i in 0..<count {
+        let bytes = (0..<(i * 997 % 20_000 + 1)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ i &* 7) }
+        try write("products/\(i % 4)/\(i % 3 == 0 ? "large/" : "")sku-\(i).jpg", Data(bytes))
+    }
+    try write("products/empty.jpg", Data())
+    try write("products/Café crème/photo 1.png", Data(repeating: 0xC5, count: 1500))
+}
+
+/// Every regular file under `root` by relative path, with the SHA-256 of its bytes.
+func fileDigests(_ root: URL) throws -> [String: String] {
+    var digests: [String: String] = [:]
+    guard let walker = FileManager.default.enumerator(at: root, includingPropertiesForKeys: [.isRegularFileKey]) else { return [:] }
+    let prefix = root.resolvingSymlinksInPath().path + "/"
+    for case let url as URL in walker where try url.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile == true {
+        let path = url.resolvingSymlinksInPath().path
+        digests[path.hasPrefix(prefix) ? String(path.dropFirst(prefix.count)) : path] = sha256Hex(try Data(contentsOf: url))
+    }
+    return digests
 }
 
 /// Waits for a condition that another thread makes true, without sleeping for fixed periods of wall-clock time

@@ -42,16 +42,21 @@ public final class JobCoordinator: Sendable {
         return job
     }
 
-    /// Starts a restore; `cleanup` runs on the job's thread when the job has ended, whatever the
-    /// outcome (e.g. removing an uploaded archive). If this throws, there is no restore record.
-    func startRestore(_ source: RestoreSource, preRestoreSnapshot: Bool, actor: BackupContext.Actor,
-                      cleanup: (@Sendable () -> Void)? = nil) async throws -> (RestoreJob, recoverySteps: [String]?) {
-        let monitor = JobMonitor(now: context.now, firstLine: "Restore requested by \(Self.describe(actor))")
+    /// Starts a restore of whatever `request` asks for, dispatched by the backup's kind as the CLI does
+    /// (`BackupRestorer`): the database, the files, or both, and the config files on request. `cleanup`
+    /// runs on the job's thread when the job has ended, whatever the outcome (e.g. removing an uploaded
+    /// archive). If this throws, there is no restore record; the routes check `request.problem(for:)`
+    /// first, so a request that does not fit the backup is refused before the job starts.
+    /// - Returns: the record (running, or final for a restore that ended at once), its recovery steps if
+    ///   it failed, and what was restored of files and config files if it has already ended.
+    func startRestore(_ source: RestoreSource, request: RestoreRequest, actor: BackupContext.Actor,
+                      cleanup: (@Sendable () -> Void)? = nil) async throws -> (RestoreJob, recoverySteps: [String]?, files: FileRestoreOutcome?) {
+        let monitor = JobMonitor(now: context.now, firstLine: "Restore (\(Self.describe(request))) requested by \(Self.describe(actor))")
         let started = try await launch(monitor) { [context] progress in
             defer { cleanup?() }
             do {
-                let restore = try DatabaseRestoreJob(context: context).run(source, preRestoreSnapshot: preRestoreSnapshot, actor: actor, progress: progress)
-                return .restore(restore, recoverySteps: nil)
+                let (restore, files) = try BackupRestorer(context: context).run(source, request: request, actor: actor, progress: progress)
+                return .restore(restore, recoverySteps: nil, files: files)
             } catch let failure as RestoreFailure {
                 guard let restore = failure.restore else { throw failure.error }
                 return .restore(restore, recoverySteps: failure.recoverySteps)
@@ -59,8 +64,8 @@ public final class JobCoordinator: Sendable {
         } findRecord: { [context] in
             try context.catalog.runningRestores().first { $0.pid == getpid() }.map { JobOutcome.restore($0, recoverySteps: nil) }
         }
-        guard case .restore(let restore, let steps) = started else { throw APIError.from(BackupError(.database, "The restore record is missing.")) }
-        return (restore, steps)
+        guard case .restore(let restore, let steps, let files) = started else { throw APIError.from(BackupError(.database, "The restore record is missing.")) }
+        return (restore, steps, files)
     }
 
     /// Waits for the running job, if any: graceful shutdown lets it finish rather than leaving a
@@ -139,8 +144,18 @@ public final class JobCoordinator: Sendable {
     private static func key(_ outcome: JobOutcome) -> JobKey? {
         switch outcome {
         case .backup(let job): job.id.map(JobKey.backup)
-        case .restore(let restore, _): restore.id.map(JobKey.restore)
+        case .restore(let restore, _, _): restore.id.map(JobKey.restore)
         }
+    }
+
+    private static func describe(_ request: RestoreRequest) -> String {
+        let scope = switch request.scope {
+        case .everything: "everything the backup holds"
+        case .databaseOnly: "database only"
+        case .filesOnly: "files only"
+        }
+        return scope + (request.withConfig ? ", with config files" : "") + (request.files.deleteExtra ? ", removing extra files" : "")
+            + (request.preRestoreSnapshot ? "" : ", no pre-restore copy")
     }
 
     private static func describe(_ actor: BackupContext.Actor) -> String {

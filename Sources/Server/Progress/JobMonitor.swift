@@ -38,10 +38,11 @@ public struct JobLogLine: Codable, Sendable, Equatable {
     public var bytesTotal: UInt64?
 }
 
-/// How a job ended: its final record (and, for a failed restore, the way back).
+/// How a job ended: its final record (and, for a failed restore, the way back; for a restore of
+/// files or config files, what was put back).
 public enum JobOutcome: Sendable {
     case backup(BackupJob)
-    case restore(RestoreJob, recoverySteps: [String]?)
+    case restore(RestoreJob, recoverySteps: [String]?, files: FileRestoreOutcome? = nil)
 }
 
 /// What a progress subscriber receives.
@@ -203,9 +204,14 @@ public final class JobMonitor: @unchecked Sendable {
         case .backup(let job):
             return JobLogLine(at: at, level: "error",
                               message: "Backup \(job.id ?? 0) \(job.status.rawValue): \(job.error ?? "no error recorded")" + (job.errorDetail.map { " (\($0))" } ?? ""))
-        case .restore(let restore, _) where restore.status == .succeeded:
-            return JobLogLine(at: at, level: "info", message: "Restore \(restore.id ?? 0) succeeded in \(seconds(took)): \(restore.targetPath) now holds \(restore.sourcePath)")
-        case .restore(let restore, let steps):
+        case .restore(let restore, _, let files) where restore.status == .succeeded:
+            var message = "Restore \(restore.id ?? 0) succeeded in \(seconds(took)): \(restore.targetPath) now holds \(restore.sourcePath)"
+            if let files, !files.root.isEmpty {
+                message += "; \(files.restored) files (\(ByteCount.format(files.bytes))) restored into \(files.root), \(files.removed) removed"
+            }
+            if let files, !files.configFiles.isEmpty { message += "; config files restored: \(files.configFiles.joined(separator: ", "))" }
+            return JobLogLine(at: at, level: "info", message: message)
+        case .restore(let restore, let steps, _):
             return JobLogLine(at: at, level: "error",
                               message: "Restore \(restore.id ?? 0) failed: \(restore.error ?? "no error recorded")" + (restore.errorDetail.map { " (\($0))" } ?? "")
                                   + ((steps ?? []).isEmpty ? "" : " What now: " + steps!.joined(separator: " ")))

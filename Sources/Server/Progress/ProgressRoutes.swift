@@ -96,7 +96,7 @@ struct ProgressRoutes {
     static func endEvent(_ outcome: JobOutcome) throws -> ByteBuffer {
         switch outcome {
         case .backup(let job): try ServerSentEvents.event("end", data: BackupView(job))
-        case .restore(let restore, let steps): try ServerSentEvents.event("end", data: RestoreView(restore, recoverySteps: steps))
+        case .restore(let restore, let steps, let files): try ServerSentEvents.event("end", data: RestoreView(restore, recoverySteps: steps, files: files))
         }
     }
 }

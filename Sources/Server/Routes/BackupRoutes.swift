@@ -68,21 +68,26 @@ struct BackupRoutes {
             return try Self.download(job, archive, request: request, context: context, note: note, services: services)
         })
 
-        // POST /backups/{id}/restore?confirm=true&preRestoreSnapshot=true : replaces the live database.
+        // POST /backups/{id}/restore?confirm=true[&scope=everything|database|files][&withConfig=false][&deleteExtra=false]
+        //     [&preRestoreSnapshot=true] : restores what the backup holds, by its kind (as `caps-backup restore`):
+        // the database of a database backup, the files of a files backup, both of a full backup, or the part
+        // `scope` names. A request the backup cannot satisfy is a 422 before anything starts.
         api.post("/backups/{id}/restore", use: auditor.audited("restore") { request, context, note in
             let id = try context.id()
             note.target = "backup \(id)"
-            try request.requireConfirmation("Restoring backup \(id) replaces the live POS database.")
-            let preRestoreSnapshot = try request.queryBool("preRestoreSnapshot", default: true)
+            try request.requireConfirmation("Restoring backup \(id) replaces live data (the POS database and/or the product files).")
+            let restoreRequest = try RestoreParameters.request(request, context: services.context)
             let job = try await Blocking.run { [catalog = services.catalog] in try catalog.job(id: id) }
             guard let job else { throw Self.noSuchBackup(id) }
             guard job.status == .succeeded else {
                 throw APIError(.conflict, "not_restorable", "Backup \(id) is \(job.status.rawValue) and cannot be restored.")
             }
-            let (restore, steps) = try await services.coordinator.startRestore(.backup(job), preRestoreSnapshot: preRestoreSnapshot,
-                                                                               actor: try context.actor())
-            note.writtenElsewhere = true  // DatabaseRestoreJob audits it with our actor.
-            return try JSON.response(RestoreView(restore, recoverySteps: steps), status: .accepted,
+            try RestoreParameters.check(restoreRequest, kind: job.kind, context: services.context)
+            let (restore, steps, files) = try await services.coordinator.startRestore(.backup(job), request: restoreRequest,
+                                                                                      actor: try context.actor())
+            // The restore job (DatabaseRestoreJob, or FileRestoreJob for files alone) audits it with our actor.
+            note.writtenElsewhere = true
+            return try JSON.response(RestoreView(restore, recoverySteps: steps, files: files), status: .accepted,
                                      headers: [.location: "/api/v1/restores/\(restore.id ?? 0)"])
         })
     }

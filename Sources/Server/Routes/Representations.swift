@@ -121,7 +121,8 @@ struct RestoreView: Codable, Sendable {
     var sourceBackupId: String?
     /// The archive's (or database file's) name.
     var sourceName: String
-    /// The live database that was (or was to be) replaced.
+    /// The live database that was (or was to be) replaced; for a restore of files alone (a files backup,
+    /// or `scope=files`), the uploads folder.
     var targetPath: String
     var startedAt: Date
     var finishedAt: Date?
@@ -133,10 +134,32 @@ struct RestoreView: Codable, Sendable {
     var errorDetail: String?
     /// For a failed restore started by this server: what the store manager can do now.
     var recoverySteps: [String]?
+    /// For a restore started by this server that has ended and put back files or config files: what it did.
+    var files: RestoredFiles?
     var userId: String?
     var stationId: String?
 
-    init(_ restore: RestoreJob, recoverySteps: [String]? = nil) {
+    /// What a restore put back besides the database (the CLI's `files` in `restore --json`).
+    struct RestoredFiles: Codable, Sendable, Equatable {
+        /// The uploads folder the files went into; absent when only config files were restored.
+        var root: String?
+        var restored: Int
+        var bytes: UInt64
+        /// Files not in the backup that were removed (`deleteExtra=true`).
+        var removed: Int
+        /// The config files restored, by path.
+        var configFiles: [String]
+
+        init(_ outcome: FileRestoreOutcome) {
+            root = outcome.root.isEmpty ? nil : outcome.root
+            restored = outcome.restored
+            bytes = outcome.bytes
+            removed = outcome.removed
+            configFiles = outcome.configFiles
+        }
+    }
+
+    init(_ restore: RestoreJob, recoverySteps: [String]? = nil, files: FileRestoreOutcome? = nil) {
         id = restore.id ?? 0
         status = restore.status
         sourceJobId = restore.sourceJobId
@@ -151,6 +174,7 @@ struct RestoreView: Codable, Sendable {
         error = restore.error
         errorDetail = restore.errorDetail
         self.recoverySteps = recoverySteps
+        self.files = files.map(RestoredFiles.init)
         userId = restore.userId
         stationId = restore.stationId
     }
