@@ -29,34 +29,43 @@ public struct ArchiveVerifier: Sendable {
             }
             expectations.append(("sidecar", value))
         }
-        let sha256 = try Checksums.sha256(of: url) { done in
-            progress?(ProgressEvent(phase: "checksum", bytesDone: done, bytesTotal: size * 2))
-        }
+        // The whole file's checksum and the entries' are two reads of the same file: one core each.
+        // A wrong checksum is reported first, whatever the entries say.
+        progress?(ProgressEvent(phase: "checksum", bytesDone: 0, bytesTotal: size))
+        let (checksum, contents) = inParallel({ try Checksums.sha256(of: url) },
+                                              { try readEntries(url, size: size, progress: progress) })
+        let sha256 = try checksum.get()
         for (source, expected) in expectations where expected != sha256 {
             throw BackupError(.checksumMismatch,
                               "The archive's checksum does not match the recorded one (\(source)): it was changed or damaged, and will not be used.",
                               detail: "expected \(expected), got \(sha256)")
         }
+        let (reader, manifest) = try contents.get()
+        return VerifiedArchive(url: url, reader: reader, manifest: manifest, sha256: sha256,
+                               checksumSource: expectations.isEmpty ? "none" : expectations.map(\.0).joined(separator: "+"))
+    }
+
+    /// The structure, the manifest against the directory, and every entry's bytes against the manifest.
+    private func readEntries(_ url: URL, size: UInt64, progress: ProgressHandler?) throws -> (ZipReader, Manifest) {
         let reader = try ZipReader(url: url)
         guard let manifestEntry = reader.entry(named: Manifest.entryName) else {
             throw BackupError(.corruptArchive, "This ZIP file is not a caps-backup archive (it has no manifest.json).")
         }
         let manifest = try Manifest.decode(try reader.readData(manifestEntry, limit: Manifest.maxSize))
         try checkEntriesMatch(manifest, reader)
-        var done = size
+        var done: UInt64 = 0
         for item in manifest.entries {
             let entry = reader.entry(named: item.path)!
             let actual = try reader.read(entry) { chunk in
                 done += UInt64(chunk.count)
-                progress?(ProgressEvent(phase: "verify", bytesDone: done, bytesTotal: size * 2))
+                progress?(ProgressEvent(phase: "verify", bytesDone: done, bytesTotal: size))
             }
             guard actual == item.sha256.lowercased() else {
                 throw BackupError(.checksumMismatch, "The archive is damaged: \(item.path) does not match its checksum in the manifest.",
                                   detail: "expected \(item.sha256), got \(actual)")
             }
         }
-        return VerifiedArchive(url: url, reader: reader, manifest: manifest, sha256: sha256,
-                               checksumSource: expectations.isEmpty ? "none" : expectations.map(\.0).joined(separator: "+"))
+        return (reader, manifest)
     }
 
     /// The manifest and the ZIP directory must list exactly the same entries with the same sizes.

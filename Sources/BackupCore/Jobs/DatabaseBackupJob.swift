@@ -129,20 +129,23 @@ public struct DatabaseBackupJob: Sendable {
         // The daily full is a VACUUM INTO image (R1.2): compact, standalone. Hourly incrementals use
         // page-identical online copies, whose pages change only where the POS wrote (docs/incremental.md).
         let snapshotter = DatabaseSnapshotter()
-        let snapshot = job.kind == .dbFull
-            ? try snapshotter.snapshot(of: source, into: snapshotURL)
-            : try snapshotter.onlineSnapshot(of: source, into: snapshotURL)
+        let snapshot: SnapshotInfo
+        // An incremental needs a sound parent; without one it starts a new chain as a base (all pages).
+        var parent: (job: BackupJob, delta: DeltaParent)?
+        if job.kind == .dbIncremental {
+            // The snapshot holds one core; checking the chain's archives (SHA-256 of each) takes the other.
+            let (taken, found) = inParallel({ try snapshotter.onlineSnapshot(of: source, into: snapshotURL) },
+                                            { [context] in try IncrementalChain(context: context).parentForNextIncremental() })
+            snapshot = try taken.get()
+            parent = try found.get()
+            job.parentId = parent?.job.id
+        } else {
+            snapshot = try snapshotter.snapshot(of: source, into: snapshotURL)
+        }
         if snapshot.journalMode != "wal" {
             try? context.catalog.raiseAlert(.warning, kind: "journal-mode",
                 message: "The POS database is in \(snapshot.journalMode) journal mode: each backup blocks the POS's sales while it reads. Ask the POS vendor to enable WAL mode.",
                 at: context.now())
-        }
-
-        // An incremental needs a sound parent; without one it starts a new chain as a base (all pages).
-        var parent: (job: BackupJob, delta: DeltaParent)?
-        if job.kind == .dbIncremental {
-            parent = try IncrementalChain(context: context).parentForNextIncremental()
-            job.parentId = parent?.job.id
         }
 
         let archiveName = "\(job.kind.rawValue)-\(Timestamp.fileStamp(snapshot.startedAt))-\(job.id!).zip"

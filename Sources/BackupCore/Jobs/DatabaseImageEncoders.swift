@@ -71,10 +71,10 @@ struct DeltaImageEncoder {
         let fd = try POSIXFile.openForReading(snapshot)
         defer { close(fd) }
         progress?(ProgressEvent(phase: "compare", bytesDone: 0, bytesTotal: info.size))
-        let scan = try ImageScanner(pageSize: info.pageSize).scan(fd: fd, size: info.size) { done in
+        let parentPages = ParentPages(image: parent.image, index: parent.index)
+        let scan = try ImageScanner(pageSize: info.pageSize).scan(fd: fd, size: info.size, previous: parentPages.isOpen ? parentPages : nil) { done in
             progress?(ProgressEvent(phase: "compare", bytesDone: done, bytesTotal: info.size))
         }
-        let parentPages = ParentPages(image: parent.image, index: parent.index)
 
         // Each page: unchanged at its place (the common case between online copies), the same
         // content elsewhere in the parent (moved by a VACUUM), changed a little, or new.
@@ -159,7 +159,7 @@ struct DeltaImageEncoder {
 /// Reads may come from several compression workers at once: `pread` and fresh buffers keep them apart.
 final class ParentPages: @unchecked Sendable {
     private let fd: Int32?
-    private let index: PageIndex
+    let index: PageIndex
 
     init(image: URL?, index: PageIndex) {
         self.index = index
@@ -167,6 +167,8 @@ final class ParentPages: @unchecked Sendable {
     }
 
     deinit { if let fd { close(fd) } }
+
+    var isOpen: Bool { fd != nil }
 
     /// Whether page `number` of the snapshot `fd` compresses better XOR-ed with the parent's page: when
     /// the XOR has at least as many zero bytes as the page itself. False without a sound parent page.
@@ -195,6 +197,12 @@ final class ParentPages: @unchecked Sendable {
         for i in 0..<bytes.count { bytes[i] ^= old[i] }
     }
 
+    /// The previous image's bytes at `offset`, unchecked (the scanner only compares them): how many were read.
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) -> Int {
+        guard let fd else { return 0 }
+        return (try? POSIXFile.pread(fd, into: buffer, at: offset)) ?? 0
+    }
+
     private func readVerified(_ number: Int) -> UnsafeMutableRawBufferPointer? {
         guard let fd, number < index.hashes.count else { return nil }
         let pageSize = index.pageSize
@@ -209,44 +217,87 @@ final class ParentPages: @unchecked Sendable {
 }
 
 /// Reads an image once, on all cores: the SHA-256 of the whole file and the fingerprint of each page.
+/// With the previous image at hand (the kept hourly image), a page whose bytes equal its previous
+/// version's takes that version's fingerprint instead of being hashed again: the SHA-256 of the whole
+/// file on one core is then nearly all the work, and the next batch is read while it runs.
 struct ImageScanner {
     let pageSize: Int
-    let blockSize = 4 << 20
-    let workers = ProcessInfo.processInfo.activeProcessorCount
+    var batchBytes = 4 << 20
+    let workers = max(2, ProcessInfo.processInfo.activeProcessorCount)
 
-    func scan(fd: Int32, size: UInt64, progress: ((UInt64) -> Void)? = nil) throws -> (sha256: String, index: PageIndex) {
-        let perBatch = workers * 2
-        let buffers = (0..<perBatch).map { _ in UnsafeMutableRawBufferPointer.allocate(byteCount: blockSize, alignment: 64) }
-        defer { buffers.forEach { $0.deallocate() } }
-        let slots = ScanSlots(count: perBatch)
+    /// One batch of the image (and of the previous image, if any), read ahead of its hashing.
+    private final class Batch: @unchecked Sendable {
+        let bytes: UnsafeMutableRawBufferPointer
+        let old: UnsafeMutableRawBufferPointer?
+        var length = 0
+        var oldLength = 0
+        var position: UInt64 = 0
+        init(capacity: Int, withOld: Bool) {
+            bytes = .allocate(byteCount: capacity, alignment: 64)
+            old = withOld ? .allocate(byteCount: capacity, alignment: 64) : nil
+        }
+        deinit { bytes.deallocate(); old?.deallocate() }
+    }
+
+    func scan(fd: Int32, size: UInt64, previous: ParentPages? = nil, progress: ((UInt64) -> Void)? = nil) throws -> (sha256: String, index: PageIndex) {
+        let batches = [Batch(capacity: batchBytes, withOld: previous != nil), Batch(capacity: batchBytes, withOld: previous != nil)]
         let whole = StreamingSHA256()
+        let previousHashes = UnsafeSendable(previous?.index.hashes ?? [])
+        let pageSize = pageSize
+        let parts = workers - 1  // one core hashes the whole file, the others fingerprint pages and read ahead
+        let slots = ScanSlots(count: parts)
+        let readFailure = Outcome<Void>()
+        readFailure.set {}
+
+        @Sendable func read(_ batch: Batch, at position: UInt64) throws {
+            batch.position = position
+            batch.length = Int(min(UInt64(batchBytes), size - position))
+            let got = try POSIXFile.pread(fd, into: UnsafeMutableRawBufferPointer(rebasing: batch.bytes[0..<batch.length]), at: position)
+            guard got == batch.length else { throw BackupError(.io, "The snapshot ended early.", detail: "at \(position)") }
+            if let old = batch.old, let previous {
+                batch.oldLength = previous.read(into: UnsafeMutableRawBufferPointer(rebasing: old[0..<batch.length]), at: position)
+            }
+        }
+
         var hashes: [PageHash] = []
         hashes.reserveCapacity(Int(size) / pageSize)
-        var position: UInt64 = 0
-        while position < size {
-            var lengths: [Int] = []
-            while lengths.count < perBatch, position < size {
-                let want = Int(min(UInt64(blockSize), size - position))
-                let got = try POSIXFile.pread(fd, into: UnsafeMutableRawBufferPointer(rebasing: buffers[lengths.count][0..<want]), at: position)
-                guard got == want else { throw BackupError(.io, "The snapshot ended early.", detail: "at \(position)") }
-                lengths.append(got)
-                position += UInt64(got)
-            }
-            let views = UnsafeSendable(zip(buffers, lengths).map { UnsafeRawBufferPointer(rebasing: $0[0..<$1]) })
-            let pageSize = pageSize
-            let count = lengths.count
-            // One iteration hashes the whole batch in order; the others fingerprint one block's pages each.
-            DispatchQueue.concurrentPerform(iterations: count + 1) { i in
-                if i == count {
-                    for view in views.value { whole.update(view) }
+        if size > 0 { try read(batches[0], at: 0) }
+        var k = 0
+        while batches[k % 2].length > 0 {
+            let batch = batches[k % 2], next = batches[(k + 1) % 2]
+            let nextPosition = batch.position + UInt64(batch.length)
+            next.length = 0
+            let firstPage = hashes.count
+            let pagesPerPart = (batch.length / pageSize + parts - 1) / parts
+            // Iteration 0 hashes the whole batch; each other fingerprints its share of the pages; the
+            // last one also reads the next batch into the other buffers.
+            DispatchQueue.concurrentPerform(iterations: parts + 1) { i in
+                if i == 0 {
+                    whole.update(UnsafeRawBufferPointer(rebasing: batch.bytes[0..<batch.length]))
+                    return
+                }
+                let from = min((i - 1) * pagesPerPart * pageSize, batch.length)
+                let to = min(from + pagesPerPart * pageSize, batch.length)
+                let view = UnsafeRawBufferPointer(rebasing: batch.bytes[from..<to])
+                let builder = PageIndexBuilder(pageSize: pageSize)
+                let known = previousHashes.value
+                let start = min(firstPage + from / pageSize, known.count)
+                if let old = batch.old, from < batch.oldLength {
+                    let end = min(start + (to - from) / pageSize + 1, known.count)
+                    builder.add(view, previous: UnsafeRawBufferPointer(rebasing: old[from..<min(to, batch.oldLength)]),
+                                previousHashes: known[start..<end])
                 } else {
-                    let builder = PageIndexBuilder(pageSize: pageSize)
-                    builder.add(views.value[i])
-                    slots.store(builder.index.hashes, at: i)
+                    builder.add(view)
+                }
+                slots.store(builder.index.hashes, at: i - 1)
+                if i == parts, nextPosition < size {
+                    readFailure.set { try read(next, at: nextPosition) }
                 }
             }
-            for i in 0..<count { hashes += slots.take(i) }
-            progress?(position)
+            try readFailure.get()
+            for i in 0..<parts { hashes += slots.take(i) }
+            progress?(nextPosition)
+            k += 1
         }
         return (whole.finish(), PageIndex(pageSize: pageSize, hashes: hashes))
     }
