@@ -28,6 +28,7 @@ demo: release
 bench: release
 	python3 bench/run.py --bin $(BIN_RELEASE)
 	python3 bench/incremental_bench.py --bin $(BIN_RELEASE)
+	python3 bench/files_bench.py --bin $(BIN_RELEASE) --out docs/benchmarks.md
 	$(BIN_RELEASE) bench-retention --json
 
 clean:
