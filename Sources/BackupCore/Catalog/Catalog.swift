@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 
 /// The catalog: caps-backup's own SQLite file (`catalog.sqlite` in the data directory), never tables
 /// inside the POS database, so restoring the POS never rolls back the backup history.
@@ -44,6 +45,53 @@ public final class Catalog: Sendable {
             var record = BackupManifestRecord(jobId: job.id!, format: manifest.format, entryCount: manifest.entries.count,
                                               manifestJson: manifestJSON, createdAt: manifest.createdAt)
             try record.upsert(db)
+        }
+    }
+
+    /// The same for a manifest too large to hold in memory (a file backup's: ~42 MB at 200,000 files):
+    /// `write` hands its text over a piece at a time, and the pieces go straight into the row through
+    /// SQLite's incremental blob I/O. A plain `INSERT` needs the whole text in memory at least twice (the
+    /// bound value and the record SQLite builds). Incremental I/O writes into a `zeroblob`, so the column
+    /// then holds the JSON's UTF-8 with SQLite type BLOB instead of TEXT; readers do not see a difference
+    /// (SQLite, and GRDB's `String` decoding, convert a BLOB to text as it is). The zeroblob is never
+    /// expanded in memory because `manifest_json` is the table's last column (migration v3).
+    public func complete(_ job: BackupJob, format: String, entryCount: Int, createdAt: Date, manifestSize: UInt64,
+                         manifest write: (_ piece: (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
+        guard manifestSize <= UInt64(Int32.max) else {
+            throw BackupError(.invalidInput, "The manifest is too large for the catalog.", detail: "\(manifestSize) bytes")
+        }
+        try database.write { db in
+            try job.update(db)
+            var record = BackupManifestRecord(jobId: job.id!, format: format, entryCount: entryCount, manifestJson: "", createdAt: createdAt)
+            try record.upsert(db)
+            try db.execute(sql: "UPDATE backup_manifest SET manifest_json = zeroblob(?) WHERE job_id = ?",
+                           arguments: [Int64(manifestSize), job.id!])
+            var blob: OpaquePointer?
+            let opened = sqlite3_blob_open(db.sqliteConnection, "main", BackupManifestRecord.databaseTableName, "manifest_json", job.id!, 1, &blob)
+            guard opened == SQLITE_OK, let blob else {
+                if blob != nil { sqlite3_blob_close(blob) }
+                throw BackupError(.database, "The manifest could not be stored in the catalog.", detail: "sqlite3_blob_open: \(opened)")
+            }
+            var offset: UInt64 = 0
+            var failure: Int32 = SQLITE_OK
+            do {
+                try write { piece in
+                    guard failure == SQLITE_OK, piece.count > 0 else { return }
+                    guard offset + UInt64(piece.count) <= manifestSize else {
+                        throw BackupError(.database, "The manifest could not be stored in the catalog.", detail: "longer than announced")
+                    }
+                    failure = sqlite3_blob_write(blob, piece.baseAddress, Int32(piece.count), Int32(offset))
+                    offset += UInt64(piece.count)
+                }
+            } catch {
+                sqlite3_blob_close(blob)
+                throw error
+            }
+            let closed = sqlite3_blob_close(blob)
+            guard failure == SQLITE_OK, closed == SQLITE_OK, offset == manifestSize else {
+                throw BackupError(.database, "The manifest could not be stored in the catalog.",
+                                  detail: "sqlite3_blob_write: \(failure), close: \(closed), \(offset) of \(manifestSize) bytes")
+            }
         }
     }
 

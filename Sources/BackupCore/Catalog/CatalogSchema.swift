@@ -98,6 +98,24 @@ enum CatalogSchema {
         m.registerMigration("v2: alert webhook delivery") { db in
             try db.alter(table: "alert") { t in t.add(column: "notified_at", .datetime) }
         }
+        m.registerMigration("v3: backup_manifest.manifest_json is the last column") { db in
+            // A file backup writes its manifest (42 MB at 200,000 files) into a zeroblob with incremental
+            // blob I/O (`Catalog.complete(_:format:…)`). SQLite leaves a zeroblob unexpanded only when no
+            // column after it holds data; with created_at after it, setting it cost twice its size in memory.
+            try db.create(table: "backup_manifest_v3") { t in
+                t.primaryKey("job_id", .integer).references("backup_job", onDelete: .cascade)
+                t.column("format", .text).notNull()
+                t.column("entry_count", .integer).notNull()
+                t.column("created_at", .datetime).notNull()
+                t.column("manifest_json", .text).notNull()
+            }
+            try db.execute(sql: """
+                INSERT INTO backup_manifest_v3 (job_id, format, entry_count, created_at, manifest_json)
+                SELECT job_id, format, entry_count, created_at, manifest_json FROM backup_manifest
+                """)
+            try db.drop(table: "backup_manifest")
+            try db.rename(table: "backup_manifest_v3", to: "backup_manifest")
+        }
         return m
     }
 }

@@ -17,64 +17,91 @@ struct FileArchiveCheck {
     var regionBytes = 2 << 20
 
     func check(_ url: URL, manifest: Manifest, manifestBytes: [UInt8], progress: ProgressHandler? = nil) throws {
+        try check(url, manifestSize: UInt64(manifestBytes.count), manifestSHA256: SHA256.hash(data: manifestBytes).hex,
+                  entryCount: manifest.entries.count, progress: progress)
+    }
+
+    /// - Parameters:
+    ///   - manifestSize, manifestSHA256: of the manifest as it was written.
+    ///   - entryCount: the entries it lists.
+    func check(_ url: URL, manifestSize: UInt64, manifestSHA256: String, entryCount: Int, progress: ProgressHandler? = nil) throws {
         let reader = try ZipReader(url: url)
-        guard let manifestEntry = reader.entry(named: Manifest.entryName), manifestEntry.size == UInt64(manifestBytes.count) else {
-            throw BackupError(.corruptArchive, "The new archive's manifest does not read back as written.")
-        }
-        var position = 0
-        try reader.read(manifestEntry, chunkSize: 1 << 20) { chunk in
-            guard manifestBytes[position..<position + chunk.count].elementsEqual(chunk) else {
-                throw BackupError(.corruptArchive, "The new archive's manifest does not read back as written.")
-            }
-            position += chunk.count
-        }
-        // We wrote both in the same order (the manifest last): compare them pair by pair.
+        let notAsWritten = BackupError(.corruptArchive, "The new archive's manifest does not read back as written.")
+        // We wrote the manifest last, and its entries in the same order as the archive's.
         let entries = reader.entries
-        guard entries.count == manifest.entries.count + 1, entries.last?.name == Manifest.entryName else {
+        guard let manifestEntry = entries.last, manifestEntry.name == Manifest.entryName else { throw notAsWritten }
+        guard manifestEntry.size == manifestSize else { throw notAsWritten }
+        guard entries.count == entryCount + 1 else {
             throw BackupError(.corruptArchive, "The new archive's directory and manifest list different entries.",
-                              detail: "directory \(entries.count - 1), manifest \(manifest.entries.count)")
+                              detail: "directory \(entries.count - 1), manifest \(entryCount)")
         }
-        var crcChecked: [Int] = []
-        crcChecked.reserveCapacity(entries.count)
-        for (index, item) in manifest.entries.enumerated() {
+        // The manifest is read back from the archive a piece at a time; each entry it lists is compared
+        // with the directory's entry at the same place as it goes by.
+        var crcChecked: [Int32] = []
+        crcChecked.reserveCapacity(entryCount)
+        var shaChecked: [(index: Int, sha256: String)] = []
+        var index = 0
+        func compare(_ item: ScannedEntry) throws {
+            guard index < entryCount else {
+                throw BackupError(.corruptArchive, "The new archive's directory and manifest list different entries.",
+                                  detail: "directory \(entryCount), manifest more")
+            }
             let entry = entries[index]
-            guard entry.name == item.path, entry.size == item.size else {
+            var name = entry.name
+            guard name.withUTF8({ $0.elementsEqual(item.path) }), entry.size == item.size else {
                 throw BackupError(.corruptArchive, "The new archive's directory and manifest disagree on \(entry.name).")
             }
             if let crc = item.crc32 {
                 guard crc == entry.crc32, entry.method == ZipFormat.methodStored else {
                     throw BackupError(.corruptArchive, "The new archive's directory and manifest disagree on the CRC-32 of \(entry.name).")
                 }
-                crcChecked.append(index)
+                crcChecked.append(Int32(index))
             } else {
-                guard try reader.read(entry) == item.sha256 else {
-                    throw BackupError(.checksumMismatch, "The new archive's entry \(entry.name) does not read back as written.")
-                }
+                shaChecked.append((index, String(decoding: item.sha256, as: UTF8.self)))
+            }
+            index += 1
+        }
+        var scanner = ManifestScanner()
+        let sha256 = try reader.read(manifestEntry, chunkSize: 1 << 20) { chunk in
+            guard try scanner.feed(chunk, compare) else { throw notAsWritten }
+        }
+        guard sha256 == manifestSHA256, try scanner.finish(compare), (try? scanner.decodeOuter()) != nil else { throw notAsWritten }
+        guard index == entryCount else {
+            throw BackupError(.corruptArchive, "The new archive's directory and manifest list different entries.",
+                              detail: "directory \(entryCount), manifest \(index)")
+        }
+        // Database and config entries: their bytes against their SHA-256.
+        for (i, expected) in shaChecked {
+            guard try reader.read(entries[i]) == expected else {
+                throw BackupError(.checksumMismatch, "The new archive's entry \(entries[i].name) does not read back as written.")
             }
         }
-        try checkCRCs(crcChecked.map { entries[$0] }, fd: reader.fileDescriptor, total: reader.fileSize, progress: progress)
+        try checkCRCs(entries, crcChecked, fd: reader.fileDescriptor, total: reader.fileSize, progress: progress)
     }
 
     /// Reads the file entries back in regions of consecutive entries, on all cores, and checks each CRC-32.
-    private func checkCRCs(_ entries: [ZipEntry], fd: Int32, total: UInt64, progress: ProgressHandler?) throws {
+    /// - Parameter which: the numbers of the entries to check, in archive order.
+    private func checkCRCs(_ all: [ZipEntry], _ which: [Int32], fd: Int32, total: UInt64, progress: ProgressHandler?) throws {
         var regions: [Range<Int>] = []
         var start = 0
-        for i in entries.indices {
-            let span = entries[i].dataOffset + entries[i].size - entries[start].dataOffset
-            if i > start, span > UInt64(regionBytes) || entries[i].dataOffset < entries[i - 1].dataOffset {
+        for i in which.indices {
+            let entry = all[Int(which[i])], startEntry = all[Int(which[start])]
+            let span = entry.dataOffset + entry.size - startEntry.dataOffset
+            if i > start, span > UInt64(regionBytes) || entry.dataOffset < all[Int(which[i - 1])].dataOffset {
                 regions.append(start..<i)
                 start = i
             }
         }
-        if start < entries.count { regions.append(start..<entries.count) }
+        if start < which.count { regions.append(start..<which.count) }
 
         let next = Counter()
         let failure = FirstError()
-        let shared = UnsafeSendable(entries)
+        let shared = UnsafeSendable((all, which))
         let regionList = UnsafeSendable(regions)
         let regionBytes = regionBytes
         runThreads(threads, name: "archive-check") { _ in
-            let entries = shared.value
+            let (all, which) = shared.value
+            let entries = CheckedEntries(all: all, which: which)
             while failure.error == nil, let r = next.take(below: regionList.value.count) {
                 let range = regionList.value[r]
                 let first = entries[range.lowerBound], last = entries[range.upperBound - 1]
@@ -115,6 +142,13 @@ struct FileArchiveCheck {
         if let error = failure.error { throw error }
         progress?(ProgressEvent(phase: "check", bytesDone: total, bytesTotal: total))
     }
+}
+
+/// The entries being CRC-checked, by their place in that list.
+private struct CheckedEntries {
+    let all: [ZipEntry]
+    let which: [Int32]
+    subscript(i: Int) -> ZipEntry { all[Int(which[i])] }
 }
 
 /// Hands out 0, 1, 2, … to whichever thread asks first.

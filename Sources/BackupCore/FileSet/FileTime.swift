@@ -29,32 +29,42 @@ public struct FileTime: Sendable, Hashable, Comparable, CustomStringConvertible 
     }
 
     public var description: String {
-        // Built by hand: a manifest formats one per file, and String(format:) is slow.
+        var out = [UInt8]()
+        out.reserveCapacity(30)
+        appendDescription(to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends `description`'s UTF-8, built by hand: a manifest writes one per file, and String(format:) is slow.
+    func appendDescription(to out: inout [UInt8]) {
         let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
         let secondOfDay = seconds - days * 86_400
         let (y, m, d) = Self.civil(fromDays: days)
-        var out = [UInt8]()
-        out.reserveCapacity(30)
         func digits(_ value: Int64, _ width: Int) {
             var v = max(0, value)
-            var tmp = [UInt8](repeating: 48, count: width)
-            for i in stride(from: width - 1, through: 0, by: -1) {
-                tmp[i] = UInt8(48 + v % 10)
+            let start = out.count
+            for _ in 0..<width { out.append(48) }
+            for i in stride(from: start + width - 1, through: start, by: -1) {
+                out[i] = UInt8(48 + v % 10)
                 v /= 10
             }
-            out += tmp
         }
         digits(y, 4); out.append(UInt8(ascii: "-")); digits(m, 2); out.append(UInt8(ascii: "-")); digits(d, 2)
         out.append(UInt8(ascii: "T"))
         digits(secondOfDay / 3600, 2); out.append(UInt8(ascii: ":")); digits(secondOfDay / 60 % 60, 2)
         out.append(UInt8(ascii: ":")); digits(secondOfDay % 60, 2)
         out.append(UInt8(ascii: ".")); digits(Int64(nanoseconds), 9); out.append(UInt8(ascii: "Z"))
-        return String(decoding: out, as: UTF8.self)
     }
 
     /// Parses what `description` writes (1 to 9 decimals accepted); nil for anything else.
     public init?(_ text: String) {
-        let b = Array(text.utf8)
+        var text = text
+        guard let time = text.withUTF8({ FileTime(utf8: $0) }) else { return nil }
+        self = time
+    }
+
+    /// The same from UTF-8 bytes.
+    init?(utf8 b: UnsafeBufferPointer<UInt8>) {
         func number(_ range: Range<Int>) -> Int64? {
             guard range.upperBound <= b.count, !range.isEmpty else { return nil }
             var v: Int64 = 0

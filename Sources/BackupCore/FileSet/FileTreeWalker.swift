@@ -43,7 +43,7 @@ public struct FileTreeWalker: Sendable {
     }
 
     public struct Result: Sendable {
-        public var files: [FileCandidate] = []
+        public var files = FileList()
         public var skipped: [SkippedFile] = []
         public var totalBytes: UInt64 = 0
     }
@@ -57,7 +57,7 @@ public struct FileTreeWalker: Sendable {
             throw POSIXFile.errnoError("open", root)
         }
         var result = Result()
-        var seen = Set<String>()
+        var seen = NormalizationDuplicates()
         // Depth-first, in sorted order: a stack of (directory fd, its relative path, names left).
         var stack: [(fd: Int32, path: String, names: [String])] = []
         stack.append((rootFD, "", try listNames(rootFD, path: "", into: &result)))
@@ -96,7 +96,7 @@ public struct FileTreeWalker: Sendable {
                     result.skipped.append(SkippedFile(path: relative, reason: problem))
                     continue
                 }
-                guard seen.insert(relative).inserted else {
+                guard seen.insert(relative, in: result.files) else {
                     result.skipped.append(SkippedFile(path: relative, reason: "its name differs from another file's only in Unicode normalization"))
                     continue
                 }
@@ -111,6 +111,7 @@ public struct FileTreeWalker: Sendable {
                 result.skipped.append(SkippedFile(path: relative, reason: "not a regular file (device, socket or pipe)"))
             }
         }
+        result.files.compact()
         return result
     }
 
@@ -156,5 +157,25 @@ public struct FileTreeWalker: Sendable {
         } catch {
             return "its name cannot be stored safely in a ZIP archive"
         }
+    }
+}
+
+/// Spots a path that differs from an earlier one only in Unicode normalization (`String`'s `==` holds
+/// them equal), as a `Set<String>` of every path did, but keeps only each path's hash and the number of
+/// its file in the walk (~20 bytes a file, during the walk only); a hash met again is checked with `==`.
+struct NormalizationDuplicates {
+    private var first: [Int: Int32] = [:]
+    /// Paths whose hash was taken by a different path (practically never).
+    private var collided: Set<String> = []
+
+    /// False if `path` is `==` to a path already inserted; `files` holds those, in insertion order.
+    mutating func insert(_ path: String, in files: FileList) -> Bool {
+        let hash = path.hashValue
+        guard let earlier = first[hash] else {
+            first[hash] = Int32(files.count)
+            return true
+        }
+        if files.withPath(Int(earlier), { String(decoding: $0, as: UTF8.self) }) == path { return false }
+        return collided.insert(path).inserted
     }
 }

@@ -8,17 +8,10 @@ enum GlibcExtras {
     /// syncfs(2): flushes one file system, instead of an fsync per restored file (or sync(2) of all).
     static func syncfs(_ fd: Int32) -> Int32 { syncfsFunction(fd) }
 
-    /// malloc_trim(3): hands freed heap back to the kernel. A file backup frees tens of MB between
-    /// phases (the previous manifest, the walk); without this they stay in the resident set.
+    /// malloc_trim(3): hands freed heap back to the kernel, in every thread's arena. A file backup frees
+    /// tens of MB between phases (the previous manifest, the walk, the ZIP writer's directory); without
+    /// this they stay in the resident set.
     static func trimHeap() { _ = mallocTrimFunction(0) }
-
-    /// Large allocations (batch buffers, the manifest's megabytes of JSON) get their own mappings, which
-    /// go back to the kernel when freed. By default glibc raises this threshold after the first large
-    /// free, and those blocks then pile up in per-thread heaps: a 52,000-file backup peaked at 155 MB
-    /// resident instead of 110 MB. Process-wide and harmless to repeat.
-    static func returnLargeBlocksToKernel() {
-        _ = malloptFunction(-3 /* M_MMAP_THRESHOLD */, 256 << 10)
-    }
 
     /// sync_file_range(2) with SYNC_FILE_RANGE_WRITE: starts writing these bytes to disk without waiting,
     /// so the final fsync finds little left to do. Best effort.
@@ -28,8 +21,6 @@ enum GlibcExtras {
 
     private static let syncFileRangeFunction: @convention(c) (Int32, Int64, Int64, UInt32) -> Int32 =
         lookUp("sync_file_range") ?? { _, _, _, _ in 0 }
-    private static let malloptFunction: @convention(c) (Int32, Int32) -> Int32 =
-        lookUp("mallopt") ?? { _, _ in 0 }
     private static let syncfsFunction: @convention(c) (Int32) -> Int32 =
         lookUp("syncfs") ?? { _ in sync(); return 0 }
     private static let mallocTrimFunction: @convention(c) (Int) -> Int32 =

@@ -102,23 +102,3 @@ final class ThreadGroup: @unchecked Sendable {
     let group = DispatchGroup()
     func wait() { group.wait() }
 }
-
-/// Runs `body` on its own thread while the caller does something else; `value()` waits for it (once).
-final class Background<T>: @unchecked Sendable {
-    private var result: Result<T, any Error>?
-    private let done = DispatchSemaphore(value: 0)
-
-    init(_ name: String, _ body: @escaping @Sendable () throws -> T) {
-        let thread = Thread { [self] in
-            result = Result(catching: body)
-            done.signal()
-        }
-        thread.name = name
-        thread.start()
-    }
-
-    func value() throws -> T {
-        done.wait()
-        return try result!.get()
-    }
-}

@@ -22,31 +22,45 @@ struct FileVersion: Equatable {
 }
 
 /// A growable byte buffer that one thread fills and another drains; recycled through a pool.
+/// Its memory is mapped directly (not `malloc`'d): freed, it goes back to the kernel at once, whatever
+/// malloc's thresholds and per-thread arenas would have done with a block of a few MiB.
 final class ByteBuffer: @unchecked Sendable {
     private(set) var base: UnsafeMutableRawPointer
     private(set) var capacity: Int
     var count = 0
 
     init(capacity: Int) {
-        self.capacity = max(capacity, 4096)
-        base = UnsafeMutableRawPointer.allocate(byteCount: self.capacity, alignment: 64)
+        self.capacity = Self.rounded(capacity)
+        base = Self.map(self.capacity)
     }
 
-    deinit { base.deallocate() }
+    deinit { munmap(base, capacity) }
 
     /// Makes room for `extra` more bytes after `count`, keeping the content.
     func reserve(_ extra: Int) {
         guard count + extra > capacity else { return }
-        let newCapacity = max(count + extra, capacity * 2)
-        let grown = UnsafeMutableRawPointer.allocate(byteCount: newCapacity, alignment: 64)
+        let newCapacity = Self.rounded(max(count + extra, capacity * 2))
+        let grown = Self.map(newCapacity)
         grown.copyMemory(from: base, byteCount: count)
-        base.deallocate()
+        munmap(base, capacity)
         base = grown
         capacity = newCapacity
     }
 
     func bytes(_ range: Range<Int>) -> UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(start: base + range.lowerBound, count: range.count)
+    }
+
+    static func rounded(_ size: Int) -> Int {
+        let page = 64 << 10
+        return max(page, (size + page - 1) / page * page)
+    }
+
+    private static func map(_ size: Int) -> UnsafeMutableRawPointer {
+        guard let p = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), p != MAP_FAILED else {
+            fatalError("out of memory: mmap of \(size) bytes: \(String(cString: strerror(errno)))")
+        }
+        return p
     }
 }
 

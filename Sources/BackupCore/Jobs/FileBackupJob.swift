@@ -35,7 +35,6 @@ public struct FileBackupJob: Sendable {
             throw BackupError(.configuration, "No uploads folder is configured: pass --uploads DIR or set [store] uploads in the config file.")
         }
         let database = kind == .full ? try context.requirePOSDatabase() : nil
-        GlibcExtras.returnLargeBlocksToKernel()
         let excludes = try SettingsStore(catalog: context.catalog).load().files.excludes
         var job = try context.catalog.insert(BackupJob(kind: kind, trigger: trigger, startedAt: context.now(),
                                                        userId: actor.userId, stationId: actor.stationId))
@@ -89,51 +88,62 @@ public struct FileBackupJob: Sendable {
         let hasher = try TrailingHasher(reading: partial)
         defer { hasher.cancel() }
 
-        var entries: [Manifest.Entry] = []
+        // The manifest's entries go to a file in the work folder as they are archived: at 200,000 files
+        // they are 42 MB of JSON, which are never held in memory, here or in the catalog.
+        let spool = try ManifestSpool(creating: work.appendingPathComponent("manifest.entries"))
         var image: Manifest.DatabaseImage?
         if let database {
             let written = try writeDatabase(database, into: writer, work: work, job: &job, progress: progress)
-            entries = written.entries
+            for entry in written.entries { try spool.add(entry) }
             image = written.image
             hasher.advance(to: writer.stableOffset)
         }
 
         let total = scan!.walk.totalBytes
-        var archived = try FileArchiver(root: uploads, prefix: Self.entryPrefix, policy: scan!.policy, previous: scan!.previous?.files ?? [:])
-            .archive(scan!.walk.files, into: writer) { done in
+        // The list is freed behind the archiver as it goes: by the end, when the ZIP writer's directory
+        // is largest, the walk takes no memory.
+        let files = scan!.walk.files
+        scan!.walk.files = FileList()
+        let archived = try FileArchiver(root: uploads, prefix: Self.entryPrefix, policy: scan!.policy, previous: [:])
+            .archive(files, into: writer, releasing: true, afterBatch: { done in
                 hasher.advance(to: writer.stableOffset)
                 progress?(ProgressEvent(phase: "archive", bytesDone: done, bytesTotal: total))
-            }
+            }, onFile: { file in
+                var name = file.name
+                try name.withUTF8 {
+                    try spool.addFile(name: $0, size: file.size, sha256: file.sha256, mode: file.mode, modified: file.modified, crc32: file.crc32)
+                }
+            })
         let summary = scan!.summary(of: archived)
-        entries += archived.entries
-        archived.entries = []  // one copy of 52,000 entries is enough
-        GlibcExtras.trimHeap()  // the readers' buffers are free now
+        let scannedAt = scan!.scannedAt
+        scan = nil
+        GlibcExtras.trimHeap()  // the readers' buffers and what they allocated
+
         var manifest = Manifest(backupId: job.uuid, kind: kind, createdAt: context.now(), host: context.host,
-                                toolVersion: BackupContext.toolVersion, entries: entries)
-        entries = []
+                                toolVersion: BackupContext.toolVersion)
         manifest.database = image
         manifest.files = summary
-        let scannedAt = scan!.scannedAt
-        scan = nil  // the walk and the previous manifest are no longer needed: give their memory back
-        GlibcExtras.trimHeap()
-
-        var manifestBytes = try ManifestWriter.encode(manifest)
+        let text = try spool.finish(manifest)
         // Restores refuse a manifest above this size (a hostile archive's memory bomb): never write one.
-        guard manifestBytes.count <= Manifest.maxSize else {
-            throw BackupError(.invalidInput, "The uploads folder holds too many files for one archive (\(manifest.entries.count)); exclude some folders in the settings.",
-                              detail: "manifest \(manifestBytes.count) bytes > \(Manifest.maxSize)")
+        guard text.size <= Manifest.maxSize else {
+            throw BackupError(.invalidInput, "The uploads folder holds too many files for one archive (\(text.entryCount)); exclude some folders in the settings.",
+                              detail: "manifest \(text.size) bytes > \(Manifest.maxSize)")
         }
-        try writer.addEntry(Manifest.entryName, data: manifestBytes, modified: scannedAt)
+        try writer.beginEntry(Manifest.entryName, modified: scannedAt)
+        try text.forEachPiece { try writer.write($0) }
+        let manifestEntry = try writer.endEntry()
         progress?(ProgressEvent(phase: "fsync", bytesDone: 0, bytesTotal: 0))
         try writer.finish()
+        // The writer's directory records are free now (~270 bytes a file): back to the kernel before
+        // the check reads the directory again.
+        GlibcExtras.trimHeap()
         let archiveSize = try POSIXFile.fileSize(partial)
 
         progress?(ProgressEvent(phase: "check", bytesDone: 0, bytesTotal: archiveSize))
         let sha256 = try hasher.finish(size: archiveSize)
-        try FileArchiveCheck().check(partial, manifest: manifest, manifestBytes: manifestBytes, progress: progress)
+        try FileArchiveCheck().check(partial, manifestSize: text.size, manifestSHA256: manifestEntry.sha256, entryCount: text.entryCount, progress: progress)
+        GlibcExtras.trimHeap()  // the check's copy of the directory
         Self.dropFromPageCache(partial)
-        let manifestJSON = String(decoding: manifestBytes, as: UTF8.self)
-        manifestBytes = []
 
         job.sha256 = sha256
         job.size = Int64(archiveSize)
@@ -143,9 +153,10 @@ public struct FileBackupJob: Sendable {
         try ArchivePublisher(folder: context.dataDirectory.archives(kind)).publish(partial, as: archiveName, sha256: sha256, work: work)
         job.status = .succeeded
         job.finishedAt = context.now()
-        try context.catalog.complete(job, manifest: manifest, manifestJSON: manifestJSON)
+        try context.catalog.complete(job, format: manifest.format, entryCount: text.entryCount, createdAt: manifest.createdAt,
+                                     manifestSize: text.size) { piece in try text.forEachPiece(piece) }
         progress?(ProgressEvent(phase: "done", bytesDone: archiveSize, bytesTotal: archiveSize))
-        return Produced(job: job, skipped: manifest.files?.skipped ?? [])
+        return Produced(job: job, skipped: summary.skipped)
     }
 
     /// The full archive's database part, as the database backup writes it: a `VACUUM INTO` snapshot
