@@ -52,7 +52,29 @@ public struct DatabaseRestoreJob: Sendable {
         do {
             try POSIXFile.makePrivateDirectory(work)
             let image = work.appendingPathComponent("image.sqlite")
-            let prepared = try DatabaseImagePreparer(context: context).prepare(source, into: image, progress: progress)
+            var copy: PreRestoreCopy?
+            if POSIXFile.exists(target), preRestoreSnapshot {
+                try checkSpaceForPreRestoreCopy(of: target)
+                copy = PreRestoreCopy(live: target, url: context.dataDirectory.preRestore.appendingPathComponent(
+                    "\(target.deletingPathExtension().lastPathComponent)-before-restore-\(restore.id!)-\(Timestamp.fileStamp(context.now())).sqlite"))
+            }
+            // The copy holds the sales made before it began; the POS's sales after that and before the
+            // apply are in neither database. So it is taken while the image is extracted (disk against
+            // CPU: ~3 s saved per GiB) only when nothing long comes between the two: no integrity check
+            // to run on the image, no files to stage. Otherwise right before the apply, as always.
+            let copyEarly = copy != nil && companion == nil && checkedAtBackup(source)
+            if copyEarly { progress?(ProgressEvent(phase: "pre-restore-snapshot", bytesDone: 0, bytesTotal: 0)) }
+            let (preparing, copying) = inParallel(
+                { [context] in try DatabaseImagePreparer(context: context).prepare(source, into: image, progress: progress) },
+                { if copyEarly { try copy?.take() } })
+            let prepared: DatabaseImagePreparer.Prepared
+            do {
+                prepared = try preparing.get()
+                try copying.get()
+            } catch {
+                copy?.discard()
+                throw error
+            }
             restore.restoredImageSha256 = prepared.sha256
             if !checkedAtBackup(source, imageSha256: prepared.sha256) {
                 progress?(ProgressEvent(phase: "integrity-check", bytesDone: 0, bytesTotal: 0))
@@ -64,14 +86,12 @@ public struct DatabaseRestoreJob: Sendable {
                 }
                 try companion.stage(from: archive, progress: progress)
             }
-
-            if POSIXFile.exists(target), preRestoreSnapshot {
-                try checkSpaceForPreRestoreCopy(of: target)
-                progress?(ProgressEvent(phase: "pre-restore-snapshot", bytesDone: 0, bytesTotal: 0))
-                let copy = context.dataDirectory.preRestore.appendingPathComponent(
-                    "\(target.deletingPathExtension().lastPathComponent)-before-restore-\(restore.id!)-\(Timestamp.fileStamp(context.now())).sqlite")
-                try DatabaseSnapshotter().copy(of: target, into: copy)
-                restore.preRestorePath = copy.path
+            if let copy {
+                if !copyEarly {
+                    progress?(ProgressEvent(phase: "pre-restore-snapshot", bytesDone: 0, bytesTotal: 0))
+                    try copy.take()
+                }
+                restore.preRestorePath = copy.url.path
                 try context.catalog.update(restore)
             }
 
@@ -118,9 +138,10 @@ public struct DatabaseRestoreJob: Sendable {
 
     /// An image whose SHA-256 equals that of a snapshot which passed `integrity_check` when it was
     /// taken is bit-identical to it: checking again would prove nothing and cost 18 s per GiB.
-    private func checkedAtBackup(_ source: RestoreSource, imageSha256: String) -> Bool {
-        guard case .backup(let job) = source else { return false }
-        return job.integrityCheck == "ok" && job.imageSha256 == imageSha256
+    /// Whether a passing integrity check of this very image (by its SHA-256) was recorded at backup time.
+    private func checkedAtBackup(_ source: RestoreSource, imageSha256: String? = nil) -> Bool {
+        guard case .backup(let job) = source, job.integrityCheck == "ok", let recorded = job.imageSha256 else { return false }
+        return imageSha256 == nil || recorded == imageSha256
     }
 
     private func checkIntegrity(of image: URL) throws {
@@ -217,4 +238,22 @@ public struct LiveDatabaseReplacer: Sendable {
         try POSIXFile.rename(temporary, to: target)
         try POSIXFile.fsyncDirectory(target.deletingLastPathComponent())
     }
+}
+
+/// The copy of the live database a restore keeps (`pre-restore/`), so that the restore can be undone.
+private struct PreRestoreCopy {
+    let live: URL
+    let url: URL
+
+    func take() throws {
+        do {
+            try DatabaseSnapshotter().copy(of: live, into: url)
+        } catch {
+            discard()  // half a copy must never pass for the way back
+            throw error
+        }
+    }
+
+    /// After a restore that changed nothing, a copy of the unchanged database is only clutter.
+    func discard() { try? FileManager.default.removeItem(at: url) }
 }
