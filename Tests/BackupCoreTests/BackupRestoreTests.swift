@@ -252,6 +252,25 @@ struct BackupRestoreTests {
         #expect(fileList(store.context.dataDirectory.failedRoot) == ["\(failure!.job.id!)"])
     }
 
+    @Test("Start-up recovery deletes scratch a killed job left on its way out, and files unknown leftovers")
+    func recoveryCleansScratch() throws {
+        let store = try Store()
+        let tmp = store.context.dataDirectory.tmp
+        try Data(repeating: 1, count: 4096).write(to: tmp.appendingPathComponent("removing-0F1E2D3C"))
+        try FileManager.default.createDirectory(at: tmp.appendingPathComponent("stray-work"), withIntermediateDirectories: true)
+        try JobRecovery(context: store.context).recoverInterruptedJobs()
+        #expect(fileList(tmp).isEmpty)
+        #expect(fileList(store.context.dataDirectory.failedRoot) == ["orphan-stray-work"])
+    }
+
+    @Test("A full backup leaves nothing in tmp/, with or without the integrity check that keeps its snapshot longer")
+    func fullBackupLeavesNoScratch() throws {
+        let store = try Store()
+        _ = try DatabaseBackupJob(context: store.context).run(trigger: .manual, integrityCheck: false)
+        _ = try DatabaseBackupJob(context: store.context).run(trigger: .manual, integrityCheck: true)
+        #expect(fileList(store.context.dataDirectory.tmp).isEmpty)
+    }
+
     @Test("Only one job runs at a time")
     func oneJobAtATime() throws {
         let store = try Store()

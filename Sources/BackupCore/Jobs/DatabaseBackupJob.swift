@@ -46,7 +46,7 @@ public struct DatabaseBackupJob: Sendable {
         do {
             try checkFreeSpace(for: source)
             try POSIXFile.makePrivateDirectory(work)
-            job = try produce(job, source: source, work: work, progress: progress)
+            job = try produce(job, source: source, work: work, keepSnapshot: integrityCheck, progress: progress)
             let snapshot = work.appendingPathComponent("snapshot.sqlite")
             if integrityCheck { job = checkIntegrity(of: job, snapshot: snapshot, progress: progress) }
             if kind == .dbIncremental { keepHourlyImage(snapshot, of: job) }
@@ -122,7 +122,8 @@ public struct DatabaseBackupJob: Sendable {
         }
     }
 
-    private func produce(_ started: BackupJob, source: URL, work: URL, progress: ProgressHandler?) throws -> BackupJob {
+    /// - Parameter keepSnapshot: the snapshot is still needed after publication (the integrity check).
+    private func produce(_ started: BackupJob, source: URL, work: URL, keepSnapshot: Bool, progress: ProgressHandler?) throws -> BackupJob {
         var job = started
         let snapshotURL = work.appendingPathComponent("snapshot.sqlite")
         progress?(ProgressEvent(phase: "snapshot", bytesDone: 0, bytesTotal: 0))
@@ -165,6 +166,15 @@ public struct DatabaseBackupJob: Sendable {
         let manifestBytes = try manifest.encoded()
         try writer.addEntry(Manifest.entryName, data: manifestBytes, modified: snapshot.startedAt)
         try writer.finish()
+
+        // Freeing a GiB of file takes the kernel ~0.2 s: done while the archive is read back. A full's
+        // snapshot is of no more use (unless the integrity check follows); nor is the parent's kept
+        // image, now that its XORs are written (if this job fails, the next stores those pages whole).
+        var scratch: [URL] = []
+        if job.kind == .dbFull, !keepSnapshot { scratch.append(snapshotURL) }
+        if let image = parent?.delta.image { scratch.append(image) }
+        let removal = try BackgroundRemoval(scratch, via: context.dataDirectory.tmp)
+        defer { removal.wait() }
 
         // Read back what is on disk before calling it a backup: structure, manifest, every entry.
         progress?(ProgressEvent(phase: "verify", bytesDone: 0, bytesTotal: 0))

@@ -36,6 +36,10 @@ public struct JobRecovery: Sendable {
         let strays = (try? FileManager.default.contentsOfDirectory(atPath: context.dataDirectory.tmp.path)) ?? []
         for name in strays where !known.contains(name) {
             let from = context.dataDirectory.tmp.appendingPathComponent(name)
+            if name.hasPrefix(BackgroundRemoval.prefix) {  // scratch already on its way out
+                try? FileManager.default.removeItem(at: from)
+                continue
+            }
             try? POSIXFile.makePrivateDirectory(context.dataDirectory.failedRoot)
             try? POSIXFile.rename(from, to: context.dataDirectory.failed("orphan-\(name)"))
         }
