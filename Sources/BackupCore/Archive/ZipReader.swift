@@ -22,21 +22,24 @@ public final class ZipReader {
     public let url: URL
     public let fileSize: UInt64
     public private(set) var entries: [ZipEntry] = []
-    private let fd: Int32
+    private var fd: Int32
 
     public init(url: URL) throws {
         self.url = url
-        self.fd = try POSIXFile.openForReading(url)
+        fileSize = try POSIXFile.fileSize(url)
+        fd = try POSIXFile.openForReading(url)
         do {
-            fileSize = try POSIXFile.fileSize(url)
             entries = try readCentralDirectory()
         } catch {
+            // Every stored property is set by now, so Swift runs deinit after this throw: it must not
+            // close the descriptor a second time (by then the number may belong to another thread's file).
             close(fd)
+            fd = -1
             throw error
         }
     }
 
-    deinit { close(fd) }
+    deinit { if fd >= 0 { close(fd) } }
 
     public func entry(named name: String) -> ZipEntry? {
         // An index, not a scan: verifying or restoring a 52,000-file archive looks up every entry.
