@@ -6,9 +6,9 @@ import Foundation
 /// by libdeflate into its own gzip member. A multi-member gzip is standard (RFC 1952), so `gunzip`
 /// reads the result; recording the members' sizes lets us decompress in parallel too.
 ///
-/// Work goes in batches through one `concurrentPerform` per batch that, at the same time, compresses
-/// batch k+1, hashes batch k+1's plain bytes and hands batch k's output to the sink. Memory is
-/// bounded by two batches of output plus one of input, whatever the file size.
+/// Compression is a pipeline without barriers (`CompressionPipeline`): every worker compresses
+/// the next block, and whichever worker is free hashes and hands on the oldest compressed block,
+/// in order. Memory is bounded by a few blocks in flight, whatever the file size.
 public struct ParallelGzip: Sendable {
     public var blockSize: Int
     public var level: Int32
@@ -24,89 +24,91 @@ public struct ParallelGzip: Sendable {
         public var plainSize: UInt64
         public var plainSHA256: String
         public var memberSizes: [Int]
+        /// Blocks whose member came from `precompressed` rather than being compressed here.
+        public var reusedMembers = 0
     }
 
     /// Compresses the first `size` bytes of `fd`, calling `sink` with each member in order.
-    /// `inspect` sees the plain bytes in order, block by block, on the hashing worker (used to
-    /// index the database's pages in the same pass).
+    /// `inspect` sees the plain bytes in order, block by block (used to index the database's pages
+    /// in the same pass). `precompressed` offers members made earlier for some blocks; each is used
+    /// only if its CRC-32 and length match the block's bytes now.
     public func compress(
         fd: Int32, size: UInt64,
         sink: (UnsafeRawBufferPointer) throws -> Void,
         inspect: (@Sendable (UnsafeRawBufferPointer) -> Void)? = nil,
+        precompressed: (any PrecompressedMembers)? = nil,
         progress: ((UInt64) -> Void)? = nil
     ) throws -> Result {
         try compress(size: size, read: { buffer, position in try POSIXFile.pread(fd, into: buffer, at: position) },
-                     sink: sink, inspect: inspect, progress: progress)
+                     sink: sink, inspect: inspect, precompressed: precompressed, progress: progress)
     }
 
     /// The same, for bytes that are not one file: `read` fills a buffer with the bytes at a position.
+    /// `read`, `sink`, `inspect` and `progress` may run on any worker, but never two at once.
     public func compress(
         size: UInt64,
         read: (UnsafeMutableRawBufferPointer, UInt64) throws -> Int,
         sink: (UnsafeRawBufferPointer) throws -> Void,
         inspect: (@Sendable (UnsafeRawBufferPointer) -> Void)? = nil,
+        precompressed: (any PrecompressedMembers)? = nil,
         progress: ((UInt64) -> Void)? = nil
     ) throws -> Result {
-        let perBatch = workers * 2
-        let input = BufferSet(count: perBatch, size: blockSize)
-        let bound = CompressorPool.bound(blockSize)
-        let outputs = [BufferSet(count: perBatch, size: bound), BufferSet(count: perBatch, size: bound)]
-        defer { input.deallocate(); outputs.forEach { $0.deallocate() } }
-        let compressors = CompressorPool(count: perBatch, level: level)
+        let blockCount = Int((size + UInt64(blockSize) - 1) / UInt64(blockSize))
+        let slots = workers * 2
+        let input = BufferSet(count: slots, size: blockSize)
+        let output = BufferSet(count: slots, size: CompressorPool.bound(blockSize))
+        defer { input.deallocate(); output.deallocate() }
+        let compressors = CompressorPool(count: workers, level: level)
         defer { compressors.free() }
         let hasher = StreamingSHA256()
-        let failure = FailureBox()
-
         var memberSizes: [Int] = []
-        var position: UInt64 = 0
-        var pending: (set: BufferSet, count: Int)? = nil
-        var batch = 0
-        while position < size || pending != nil {
-            // Read the next batch's plain blocks (page cache; the cores do the heavy part).
-            var blocks = 0
-            while blocks < perBatch, position < size {
-                let want = Int(min(UInt64(blockSize), size - position))
-                let got = try read(input.buffer(blocks, length: want), position)
-                guard got == want else {
-                    throw BackupError(.io, "The snapshot changed size while it was being compressed.", detail: "short read at \(position)")
-                }
-                input.lengths[blocks] = got
-                position += UInt64(got)
-                blocks += 1
-            }
-            let output = outputs[batch % 2]
-            let toSink = pending
-            let batchBlocks = blocks
-            // Iterations: [0, blocks) compress, blocks: hash plain input, blocks+1: sink previous batch.
-            withoutActuallyEscaping(sink) { sink in
-                let sinkBox = SinkBox(call: sink)
-                DispatchQueue.concurrentPerform(iterations: batchBlocks + 2) { i in
-                    do {
-                        if i < batchBlocks {
-                            let n = compressors.gzip(input.buffer(i, length: input.lengths[i]), into: output.fullBuffer(i), slot: i)
-                            guard n > 0 else { throw BackupError(.io, "Compression failed.", detail: "libdeflate returned 0") }
-                            output.lengths[i] = n
-                        } else if i == batchBlocks {
-                            for b in 0..<batchBlocks {
-                                let plain: UnsafeRawBufferPointer = input.buffer(b, length: input.lengths[b])
-                                hasher.update(plain)
-                                inspect?(plain)
+        memberSizes.reserveCapacity(blockCount)
+        var reused = 0
+        let blockSize = blockSize
+
+        try withoutActuallyEscaping(read) { read in
+            try withoutActuallyEscaping(sink) { sink in
+                try withoutActuallyEscaping(progress ?? { _ in }) { progress in
+                    // The closures are called under the pipeline's rules: reads one at a time, the
+                    // in-order steps (hash, inspect, sink, progress) one at a time.
+                    let calls = UnsafeSendable((read, sink, progress))
+                    let tally = UnsafeSendable(MemberTally())
+                    let reading = NSLock()
+                    try CompressionPipeline(blockCount: blockCount, slots: slots, workers: workers).run(
+                        produce: { block, slot, worker in
+                            let position = UInt64(block) * UInt64(blockSize)
+                            let want = Int(min(UInt64(blockSize), size - position))
+                            let plain = input.buffer(slot, length: want) as UnsafeMutableRawBufferPointer
+                            let got = try reading.withLock { try calls.value.0(plain, position) }
+                            guard got == want else {
+                                throw BackupError(.io, "The snapshot changed size while it was being compressed.", detail: "short read at \(position)")
                             }
-                        } else if let toSink {
-                            for b in 0..<toSink.count { try sinkBox.call(toSink.set.buffer(b, length: toSink.set.lengths[b])) }
-                        }
-                    } catch {
-                        failure.record(error)
-                    }
+                            input.lengths[slot] = got
+                            let bytes = UnsafeRawBufferPointer(plain)
+                            if let n = try precompressed?.member(forBlock: block, into: output.fullBuffer(slot)),
+                               GzipTrailer(member: UnsafeRawBufferPointer(rebasing: output.fullBuffer(slot)[0..<n]))?.matches(bytes) == true {
+                                output.lengths[slot] = n
+                                tally.value.reused(block)
+                                return
+                            }
+                            let n = compressors.gzip(bytes, into: output.fullBuffer(slot), slot: worker)
+                            guard n > 0 else { throw BackupError(.io, "Compression failed.", detail: "libdeflate returned 0") }
+                            output.lengths[slot] = n
+                        },
+                        finish: { _, slot in
+                            let plain: UnsafeRawBufferPointer = input.buffer(slot, length: input.lengths[slot])
+                            hasher.update(plain)
+                            inspect?(plain)
+                            try calls.value.1(output.buffer(slot, length: output.lengths[slot]))
+                            tally.value.finished(memberSize: output.lengths[slot], plain: plain.count)
+                            calls.value.2(tally.value.plainDone)
+                        })
+                    memberSizes = tally.value.memberSizes
+                    reused = tally.value.reusedCount
                 }
             }
-            if let error = failure.error { throw error }
-            if let toSink { memberSizes += toSink.set.lengths[0..<toSink.count] }
-            pending = blocks > 0 ? (output, blocks) : nil
-            batch += 1
-            progress?(position)
         }
-        return Result(plainSize: position, plainSHA256: hasher.finish(), memberSizes: memberSizes)
+        return Result(plainSize: size, plainSHA256: hasher.finish(), memberSizes: memberSizes, reusedMembers: reused)
     }
 
     /// Decompresses members of known compressed sizes read from `fd` starting at `offset`,
@@ -208,7 +210,7 @@ private final class BufferSet: @unchecked Sendable {
     }
 }
 
-private final class CompressorPool: @unchecked Sendable {
+final class CompressorPool: @unchecked Sendable {
     let compressors: [OpaquePointer]
     init(count: Int, level: Int32) {
         compressors = (0..<count).map { _ in libdeflate_alloc_compressor(level)! }
@@ -250,4 +252,43 @@ private final class FailureBox: @unchecked Sendable {
 /// The sink runs in exactly one iteration per batch, never concurrently with itself.
 private struct SinkBox: @unchecked Sendable {
     let call: (UnsafeRawBufferPointer) throws -> Void
+}
+
+/// What the in-order step has handed on so far. Touched by one worker at a time (the pipeline's
+/// finisher), except `reused`, which is locked.
+private final class MemberTally {
+    var memberSizes: [Int] = []
+    var plainDone: UInt64 = 0
+    private let lock = NSLock()
+    private var reusedBlocks = 0
+    func finished(memberSize: Int, plain: Int) {
+        memberSizes.append(memberSize)
+        plainDone += UInt64(plain)
+    }
+    func reused(_ block: Int) { lock.withLock { reusedBlocks += 1 } }
+    var reusedCount: Int { lock.withLock { reusedBlocks } }
+}
+
+/// Members compressed before the compression proper, one per block at most (see `CompressingSnapshot`).
+public protocol PrecompressedMembers: Sendable {
+    /// Copies block `block`'s member into `buffer` and returns its length; nil when there is none,
+    /// or when the block may have changed since. The caller still checks the member's CRC-32.
+    func member(forBlock block: Int, into buffer: UnsafeMutableRawBufferPointer) throws -> Int?
+}
+
+/// The last 8 bytes of a gzip member: CRC-32 and length (mod 2^32) of the plain bytes (RFC 1952).
+struct GzipTrailer {
+    var crc32: UInt32
+    var size: UInt32
+
+    init?(member: UnsafeRawBufferPointer) {
+        guard member.count >= 18 else { return nil }  // the smallest member: 10-byte header, empty block, trailer
+        crc32 = member.loadUnaligned(fromByteOffset: member.count - 8, as: UInt32.self).littleEndian
+        size = member.loadUnaligned(fromByteOffset: member.count - 4, as: UInt32.self).littleEndian
+    }
+
+    func matches(_ plain: UnsafeRawBufferPointer) -> Bool {
+        size == UInt32(truncatingIfNeeded: plain.count)
+            && crc32 == UInt32(truncatingIfNeeded: libdeflate_crc32(0, plain.baseAddress, plain.count))
+    }
 }
