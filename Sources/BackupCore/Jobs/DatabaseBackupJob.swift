@@ -133,6 +133,7 @@ public struct DatabaseBackupJob: Sendable {
         let snapshot: SnapshotInfo
         // An incremental needs a sound parent; without one it starts a new chain as a base (all pages).
         var parent: (job: BackupJob, delta: DeltaParent)?
+        var early: EarlyMembers?
         if job.kind == .dbIncremental {
             // The snapshot holds one core; checking the chain's archives (SHA-256 of each) takes the other.
             let (taken, found) = inParallel({ try snapshotter.onlineSnapshot(of: source, into: snapshotURL) },
@@ -141,7 +142,9 @@ public struct DatabaseBackupJob: Sendable {
             parent = try found.get()
             job.parentId = parent?.job.id
         } else {
-            snapshot = try snapshotter.snapshot(of: source, into: snapshotURL)
+            // The compression starts on the other core while VACUUM INTO is still writing.
+            (snapshot, early) = try CompressingSnapshot(gzip: FullImageEncoder.gzip)
+                .take(of: source, into: snapshotURL, spoolIn: work, progress: progress)
         }
         if snapshot.journalMode != "wal" {
             try? context.catalog.raiseAlert(.warning, kind: "journal-mode",
@@ -156,7 +159,7 @@ public struct DatabaseBackupJob: Sendable {
         let encoded = if let parent {
             try DeltaImageEncoder(parent: parent.delta).write(snapshotURL, snapshot, source: source, to: writer, progress: progress)
         } else {
-            try FullImageEncoder(indexPages: job.kind == .dbIncremental).write(snapshotURL, snapshot, source: source, to: writer, progress: progress)
+            try FullImageEncoder(indexPages: job.kind == .dbIncremental, early: early).write(snapshotURL, snapshot, source: source, to: writer, progress: progress)
         }
         let configEntries = try ConfigFileCollector(files: context.configFiles).add(to: writer, modified: snapshot.startedAt)
         var manifest = Manifest(backupId: job.uuid, kind: job.kind, createdAt: context.now(), host: context.host,

@@ -15,22 +15,26 @@ struct EncodedImage {
 /// chain's base needs that, a daily full (a VACUUM INTO image, never a parent) does not.
 struct FullImageEncoder {
     var indexPages = false
+    /// Members compressed while the snapshot was being written (`CompressingSnapshot`).
+    var early: EarlyMembers? = nil
 
     /// libdeflate's level 5, not 6: on a 1 GiB demo image (one core, 4 MiB blocks) level 5 takes
     /// 10.9 s for 309.6 MiB, level 6 13.9 s for 306.8 MiB and `gzip -6` 43 s for 320.6 MiB. A full
     /// backup is mostly this compression, so 1% of size buys 21% of its time.
     static let compressionLevel: Int32 = 5
+    static let gzip = ParallelGzip(level: compressionLevel)
 
     func write(_ snapshot: URL, _ info: SnapshotInfo, source: URL, to writer: ZipWriter, progress: ProgressHandler?) throws -> EncodedImage {
         let entry = "db/\(source.deletingPathExtension().lastPathComponent).sqlite.gz"
         try writer.beginEntry(entry, modified: info.startedAt)
         let fd = try POSIXFile.openForReading(snapshot)
         defer { close(fd) }
-        let gzip = ParallelGzip(level: Self.compressionLevel)
+        let gzip = Self.gzip
+        precondition(early.map { $0.watch.chunkSize == gzip.blockSize } ?? true, "early members are of another block size")
         let pages = indexPages ? PageIndexBuilder(pageSize: info.pageSize) : nil
         let inspect: (@Sendable (UnsafeRawBufferPointer) -> Void)? = if let pages { { pages.add($0) } } else { nil }
         let compressed = try gzip.compress(
-            fd: fd, size: info.size, sink: { try writer.write($0) }, inspect: inspect,
+            fd: fd, size: info.size, sink: { try writer.write($0) }, inspect: inspect, precompressed: early,
             progress: { done in progress?(ProgressEvent(phase: "compress", bytesDone: done, bytesTotal: info.size)) })
         let written = try writer.endEntry()
         let image = Manifest.DatabaseImage(

@@ -160,13 +160,14 @@ public struct FileBackupJob: Sendable {
     }
 
     /// The full archive's database part, as the database backup writes it: a `VACUUM INTO` snapshot
-    /// gzip'd on both cores (`FullImageEncoder`), then the config files.
+    /// gzip'd on both cores (`FullImageEncoder`, with its head start), then the config files.
     private func writeDatabase(_ database: URL, into writer: ZipWriter, work: URL, job: inout BackupJob,
                                progress: ProgressHandler?) throws -> (entries: [Manifest.Entry], image: Manifest.DatabaseImage) {
         progress?(ProgressEvent(phase: "snapshot", bytesDone: 0, bytesTotal: 0))
         let snapshotURL = work.appendingPathComponent("snapshot.sqlite")
-        let snapshot = try DatabaseSnapshotter().snapshot(of: database, into: snapshotURL)
-        let encoded = try FullImageEncoder().write(snapshotURL, snapshot, source: database, to: writer, progress: progress)
+        let (snapshot, early) = try CompressingSnapshot(gzip: FullImageEncoder.gzip)
+            .take(of: database, into: snapshotURL, spoolIn: work, progress: progress)
+        let encoded = try FullImageEncoder(early: early).write(snapshotURL, snapshot, source: database, to: writer, progress: progress)
         job.imageSha256 = encoded.image.imageSha256
         job.snapshotStartedAt = snapshot.startedAt
         job.snapshotFinishedAt = snapshot.finishedAt

@@ -23,13 +23,27 @@ public struct DatabaseSnapshotter: Sendable {
     public init() {}
 
     public func snapshot(of source: URL, into target: URL) throws -> SnapshotInfo {
+        try snapshot(of: source, into: target, watch: nil)
+    }
+
+    /// - Parameter watch: have SQLite write the image through this watch, so that another thread can
+    ///   compress its finished chunks meanwhile (`CompressingSnapshot`).
+    func snapshot(of source: URL, into target: URL, watch: WriteWatch?) throws -> SnapshotInfo {
         // Not `.readOnly`: see `readerOnWritableFile` (half the time, and no WAL checkpoint on close).
         try measured(source, target, mode: .readerOnWritableFile) { connection in
             // VACUUM INTO syncs its output as the source's `synchronous` says. Ours is a scratch file
             // checked by SHA-256 before any use: skip the fsyncs, which stall the POS's own commits.
             // (A per-connection setting: the POS's file and its connections are not affected.)
             try connection.execute("PRAGMA synchronous=OFF")
-            try connection.execute("VACUUM INTO \(sqlLiteral(target.path))")
+            if let watch {
+                // The image's page cache is this connection's. SQLite's default (2 MiB) writes pages
+                // out close behind the last one appended, which is what lets chunks be used early;
+                // a cache size the POS may have stored in its file must not change that.
+                try connection.execute("PRAGMA cache_size=-2000")
+                try connection.execute("VACUUM INTO \(sqlLiteral(watch.uri(for: target)))")
+            } else {
+                try connection.execute("VACUUM INTO \(sqlLiteral(target.path))")
+            }
         }
     }
 

@@ -26,3 +26,39 @@ func inParallel<A, B>(_ first: @escaping () throws -> A, _ second: @escaping () 
     }
     return (a, b)
 }
+
+/// Blocking work on a thread of its own, for work that holds a core for seconds (a `VACUUM INTO`)
+/// while the caller's thread does something else meanwhile and looks in now and then.
+final class BackgroundWork<Value>: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var result: Result<Value, any Error>?
+
+    init(_ work: @escaping () throws -> Value) {
+        let box = UnsafeSendable(work)
+        let thread = Thread { [self] in
+            let value = Result(catching: box.value)
+            condition.withLock {
+                result = value
+                condition.broadcast()
+            }
+        }
+        thread.stackSize = 8 << 20  // SQLite's recursion is shallow, but a GCD-sized stack is not much
+        thread.start()
+    }
+
+    /// Whether the work has ended, waiting up to `seconds` for it to.
+    func hasFinished(waitingUpTo seconds: TimeInterval = 0) -> Bool {
+        condition.withLock {
+            if result == nil, seconds > 0 { _ = condition.wait(until: Date(timeIntervalSinceNow: seconds)) }
+            return result != nil
+        }
+    }
+
+    /// Waits for the work to end and returns its value or throws its error.
+    func value() throws -> Value {
+        try condition.withLock {
+            while result == nil { condition.wait() }
+            return try result!.get()
+        }
+    }
+}

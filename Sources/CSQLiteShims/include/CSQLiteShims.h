@@ -2,9 +2,26 @@
 #define CAPS_SQLITE_SHIMS_H
 
 #include <sqlite3.h>
+#include <stdint.h>
 
 /// sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, 0): sqlite3_db_config is variadic,
 /// which Swift cannot call. Returns the SQLite result code.
 int caps_sqlite3_disable_checkpoint_on_close(sqlite3 *db);
+
+/// The name of the pass-through VFS that reports writes (write_watch.c).
+#define CAPS_WRITE_WATCH_VFS "caps-watch"
+
+/// Where SQLite has written one database file: a generation per chunk of `chunk_size` bytes, odd
+/// while a write to it is under way, and the end of the furthest write. Open the file with the
+/// URI `file:PATH?vfs=caps-watch&caps_watch=<caps_write_watch_id>`. Registers the VFS on first use;
+/// NULL if that failed or memory ran out. Free it only once no connection has the file open.
+typedef struct caps_write_watch caps_write_watch;
+caps_write_watch *caps_write_watch_create(sqlite3_int64 chunk_size, uint64_t chunk_count);
+int caps_write_watch_id(const caps_write_watch *watch);
+/// Chunks past `chunk_count` always report generation 1: never safe to use early.
+uint64_t caps_write_watch_generation(caps_write_watch *watch, uint64_t chunk);
+uint64_t caps_write_watch_front(caps_write_watch *watch);
+uint64_t caps_write_watch_untracked(caps_write_watch *watch);
+void caps_write_watch_free(caps_write_watch *watch);
 
 #endif
