@@ -6,9 +6,9 @@ import Foundation
 /// by libdeflate into its own gzip member. A multi-member gzip is standard (RFC 1952), so `gunzip`
 /// reads the result; recording the members' sizes lets us decompress in parallel too.
 ///
-/// Compression is a pipeline without barriers (`CompressionPipeline`): every worker compresses
-/// the next block, and whichever worker is free hashes and hands on the oldest compressed block,
-/// in order. Memory is bounded by a few blocks in flight, whatever the file size.
+/// Both directions run on a pipeline without barriers (`BlockPipeline`): every worker
+/// (de)compresses the next block, and whichever worker is free hashes and hands on the oldest
+/// finished block, in order. Memory is bounded by a few blocks in flight, whatever the file size.
 public struct ParallelGzip: Sendable {
     public var blockSize: Int
     public var level: Int32
@@ -74,7 +74,7 @@ public struct ParallelGzip: Sendable {
                     let calls = UnsafeSendable((read, sink, progress))
                     let tally = UnsafeSendable(MemberTally())
                     let reading = NSLock()
-                    try CompressionPipeline(blockCount: blockCount, slots: slots, workers: workers).run(
+                    try BlockPipeline(blockCount: blockCount, slots: slots, workers: workers).run(
                         produce: { block, slot, worker in
                             let position = UInt64(block) * UInt64(blockSize)
                             let want = Int(min(UInt64(blockSize), size - position))
@@ -126,59 +126,41 @@ public struct ParallelGzip: Sendable {
         guard largest > 0, largest <= CompressorPool.bound(maxMemberPlainSize), maxMemberPlainSize <= 64 << 20 else {
             throw BackupError(.corruptArchive, "The archive's database entry is damaged.", detail: "implausible gzip member table")
         }
-        let perBatch = workers * 2
-        let input = BufferSet(count: perBatch, size: largest)
-        let outputs = [BufferSet(count: perBatch, size: maxMemberPlainSize), BufferSet(count: perBatch, size: maxMemberPlainSize)]
-        defer { input.deallocate(); outputs.forEach { $0.deallocate() } }
-        let decompressors = DecompressorPool(count: perBatch)
+        // Where each member starts: the running sum of the sizes before it.
+        let offsets = memberSizes.reduce(into: [offset]) { $0.append($0.last! + UInt64($1)) }
+        let slots = workers * 2
+        let input = BufferSet(count: slots, size: largest)
+        let output = BufferSet(count: slots, size: maxMemberPlainSize)
+        defer { input.deallocate(); output.deallocate() }
+        let decompressors = DecompressorPool(count: workers)
         defer { decompressors.free() }
         let hasher = StreamingSHA256()
-        let failure = FailureBox()
-        var position = offset
-        var next = 0
         var plainSize: UInt64 = 0
-        var pending: (set: BufferSet, count: Int)? = nil
-        var batch = 0
-        while next < memberSizes.count || pending != nil {
-            var blocks = 0
-            while blocks < perBatch, next < memberSizes.count {
-                let want = memberSizes[next]
-                let got = try POSIXFile.pread(fd, into: input.buffer(blocks, length: want), at: position)
-                guard got == want else {
-                    throw BackupError(.corruptArchive, "The archive is truncated.", detail: "gzip member \(next) short read")
-                }
-                input.lengths[blocks] = got
-                position += UInt64(got)
-                next += 1
-                blocks += 1
-            }
-            let output = outputs[batch % 2]
-            let toSink = pending
-            let batchBlocks = blocks
-            withoutActuallyEscaping(sink) { sink in
-                let sinkBox = SinkBox(call: sink)
-                DispatchQueue.concurrentPerform(iterations: batchBlocks + 1) { i in
-                    do {
-                        if i < batchBlocks {
-                            output.lengths[i] = try decompressors.gunzip(
-                                input.buffer(i, length: input.lengths[i]), into: output.fullBuffer(i), slot: i)
-                        } else if let toSink {
-                            for b in 0..<toSink.count {
-                                let plain: UnsafeRawBufferPointer = toSink.set.buffer(b, length: toSink.set.lengths[b])
-                                hasher.update(plain)
-                                try sinkBox.call(plain)
-                            }
+
+        try withoutActuallyEscaping(sink) { sink in
+            try withoutActuallyEscaping(progress ?? { _ in }) { progress in
+                // `sink` and `progress` run in the in-order step only, one call at a time.
+                let calls = UnsafeSendable((sink, progress))
+                let done = UnsafeSendable(RunningTotal())
+                try BlockPipeline(blockCount: memberSizes.count, slots: slots, workers: workers).run(
+                    produce: { member, slot, worker in
+                        let want = memberSizes[member]
+                        let got = try POSIXFile.pread(fd, into: input.buffer(slot, length: want), at: offsets[member])
+                        guard got == want else {
+                            throw BackupError(.corruptArchive, "The archive is truncated.", detail: "gzip member \(member) short read")
                         }
-                    } catch {
-                        failure.record(error)
-                    }
-                }
+                        output.lengths[slot] = try decompressors.gunzip(
+                            input.buffer(slot, length: want), into: output.fullBuffer(slot), slot: worker)
+                    },
+                    finish: { member, slot in
+                        let plain: UnsafeRawBufferPointer = output.buffer(slot, length: output.lengths[slot])
+                        hasher.update(plain)
+                        try calls.value.0(plain)
+                        done.value.add(UInt64(plain.count))
+                        calls.value.1(offsets[member] + UInt64(memberSizes[member]) - offset)
+                    })
+                plainSize = done.value.total
             }
-            if let error = failure.error { throw error }
-            if let toSink { plainSize += toSink.set.lengths[0..<toSink.count].reduce(0) { $0 + UInt64($1) } }
-            pending = blocks > 0 ? (output, blocks) : nil
-            batch += 1
-            progress?(position - offset)
         }
         return (plainSize, hasher.finish())
     }
@@ -243,15 +225,10 @@ private final class DecompressorPool: @unchecked Sendable {
     func free() { decompressors.forEach { libdeflate_free_decompressor($0) } }
 }
 
-private final class FailureBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private(set) var error: (any Error)?
-    func record(_ e: any Error) { lock.withLock { if error == nil { error = e } } }
-}
-
-/// The sink runs in exactly one iteration per batch, never concurrently with itself.
-private struct SinkBox: @unchecked Sendable {
-    let call: (UnsafeRawBufferPointer) throws -> Void
+/// A running total kept by the in-order step alone.
+private final class RunningTotal {
+    private(set) var total: UInt64 = 0
+    func add(_ n: UInt64) { total += n }
 }
 
 /// What the in-order step has handed on so far. Touched by one worker at a time (the pipeline's

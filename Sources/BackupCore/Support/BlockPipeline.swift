@@ -12,7 +12,7 @@ import Foundation
 /// block `b - slots` is finished. `produce(block, slot, worker)` gets a worker number below
 /// `workers` for per-worker state; its reads are the caller's to serialise if they must be.
 /// The first error stops the pipeline (blocks already started run to their end) and is thrown.
-struct CompressionPipeline {
+struct BlockPipeline {
     let blockCount: Int
     let slots: Int
     let workers: Int

@@ -2,12 +2,12 @@
 import Foundation
 import Testing
 
-@Suite("The compression pipeline")
-struct CompressionPipelineTests {
+@Suite("The block pipeline behind parallel gzip")
+struct BlockPipelineTests {
     @Test("Blocks are finished strictly in order, with no more in flight than there are slots", arguments: [(1, 1), (2, 4), (4, 3), (3, 8)])
     func order(workers: Int, slots: Int) throws {
         let log = Log()
-        try CompressionPipeline(blockCount: 200, slots: slots, workers: workers).run(
+        try BlockPipeline(blockCount: 200, slots: slots, workers: workers).run(
             produce: { block, slot, worker in
                 #expect(slot == block % slots)
                 #expect(worker < workers)
@@ -23,7 +23,7 @@ struct CompressionPipelineTests {
         struct Boom: Error {}
         let log = Log()
         #expect(throws: Boom.self) {
-            try CompressionPipeline(blockCount: 100, slots: 4, workers: 2).run(
+            try BlockPipeline(blockCount: 100, slots: 4, workers: 2).run(
                 produce: { block, _, _ in if block == 37 { throw Boom() } },
                 finish: { block, _ in log.finished(block) })
         }
