@@ -54,6 +54,24 @@ struct EarlyCompressionTests {
         #expect(gunzip.output.hasPrefix(result.plainSHA256))
     }
 
+    /// The image is named to SQLite as a `file:` URI: a data folder whose name means something in a URI
+    /// must still get the image exactly where it asked for it.
+    @Test("A data folder with URI characters in its name gets its image where it asked")
+    func uriCharacters() throws {
+        let dir = TemporaryDirectory()
+        let database = dir.path("pos.db")
+        try makeStoreDatabase(database, rows: 2_000)
+        let folder = dir.path("caps backup ?#%25 café")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let image = folder.appendingPathComponent("snapshot.sqlite")
+        let watch = try WriteWatch(chunkSize: Self.chunk, capacity: 64 << 20)
+        let info = try DatabaseSnapshotter().snapshot(of: database, into: image, watch: watch)
+        #expect(info.size > 0)
+        #expect(watch.front == (try POSIXFile.fileSize(image)))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path) == ["snapshot.sqlite"])
+        #expect(try SQLiteConnection(path: image.path, mode: .readOnly).integrityProblems() == nil)
+    }
+
     /// A member offered for a block whose bytes it does not hold (a write the watch missed) is refused
     /// by its CRC-32 and length, and the block is compressed afresh.
     @Test("A precompressed member that does not match its block's bytes is not used")

@@ -85,7 +85,8 @@ public struct ParallelGzip: Sendable {
                             }
                             input.lengths[slot] = got
                             let bytes = UnsafeRawBufferPointer(plain)
-                            if let n = try precompressed?.member(forBlock: block, into: output.fullBuffer(slot)),
+                            // An early member that cannot be read is one less head start, not an error.
+                            if let n = (try? precompressed?.member(forBlock: block, into: output.fullBuffer(slot))) ?? nil,
                                GzipTrailer(member: UnsafeRawBufferPointer(rebasing: output.fullBuffer(slot)[0..<n]))?.matches(bytes) == true {
                                 output.lengths[slot] = n
                                 tally.value.reused(block)

@@ -20,17 +20,24 @@ struct CompressingSnapshot {
               progress: ProgressHandler?) throws -> (SnapshotInfo, EarlyMembers?) {
         let expected = ((try? POSIXFile.fileSize(source)) ?? 0) + ((try? POSIXFile.fileSize(URL(fileURLWithPath: source.path + "-wal"))) ?? 0)
         // VACUUM INTO's image is at most about the database's size; past twice that nothing is done early.
-        let watch = try WriteWatch(chunkSize: gzip.blockSize, capacity: expected * 2 + UInt64(gzip.blockSize))
+        guard let watch = try? WriteWatch(chunkSize: gzip.blockSize, capacity: expected * 2 + UInt64(gzip.blockSize)) else {
+            return (try DatabaseSnapshotter().snapshot(of: source, into: target), nil)
+        }
         var early = try? EarlyMembers(watch: watch, spoolIn: folder)
         let vacuum = BackgroundWork { try DatabaseSnapshotter().snapshot(of: source, into: target, watch: watch) }
         if let members = early {
             let compressor = EarlyCompressor(image: target, members: members, level: gzip.level, margin: margin)
+            var reported: UInt64 = 0
             do {
                 while !vacuum.hasFinished() {
                     if try !compressor.compressNextChunk() {
                         _ = vacuum.hasFinished(waitingUpTo: 0.005)  // until the front moves on, or the end
                     }
-                    progress?(ProgressEvent(phase: "snapshot", bytesDone: watch.front, bytesTotal: expected))
+                    let front = min(watch.front, expected)
+                    if front != reported {
+                        progress?(ProgressEvent(phase: "snapshot", bytesDone: front, bytesTotal: expected))
+                        reported = front
+                    }
                 }
             } catch {
                 early = nil  // only ever a head start: without it the compression does every chunk itself
