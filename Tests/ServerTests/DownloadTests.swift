@@ -107,7 +107,10 @@ struct DownloadTests {
         #expect(received.count == size)
         #expect(received.hex() == digest)
         let growth = peak - baseline
-        #expect(growth < 48 << 20, "RSS grew by \(growth >> 20) MiB while sending \(size >> 20) MiB (baseline \(baseline >> 20) MiB)")
+        // Streaming, not buffering: a server holding the archive would grow by its 256 MiB. The bound
+        // leaves room for allocator high-water marks, which stayed under 48 MiB on a quiet machine but
+        // reached 52 MiB under load (a full test run beside a build).
+        #expect(growth < size * 3 / 8, "RSS grew by \(growth >> 20) MiB while sending \(size >> 20) MiB (baseline \(baseline >> 20) MiB)")
 
         // A range deep inside the large file.
         let offset = 200_000_123
