@@ -26,6 +26,8 @@ public final class ZipWriter {
     private var open: OpenEntry?
     private var names = Set<String>()
     private var closed = false
+    /// Bytes before this offset have been handed to the kernel's writeback (`writeBehind`).
+    private var writtenBack: UInt64 = 0
 
     private struct CentralRecord {
         var name: [UInt8]
@@ -155,6 +157,7 @@ public final class ZipWriter {
         }
         offset = position
         central += records
+        writeBehind()
     }
 
     private static func writevAll(_ fd: Int32, _ vectors: inout [iovec]) throws {
@@ -336,6 +339,7 @@ public final class ZipWriter {
         if data.count >= bufferLimit {
             try POSIXFile.writeAll(fd, data)
             offset += UInt64(data.count)
+            writeBehind()
         } else {
             buffer.append(contentsOf: data)
         }
@@ -346,5 +350,15 @@ public final class ZipWriter {
         try buffer.withUnsafeBytes { try POSIXFile.writeAll(fd, $0) }
         offset += UInt64(buffer.count)
         buffer.removeAll(keepingCapacity: true)
+        writeBehind()
+    }
+
+    /// Starts writing what is on the file to disk, 8 MiB at a time, without waiting. Left to the final
+    /// fsync, a 300 MB archive went to disk in one burst, and the POS's own commits (an fsync each)
+    /// waited behind it.
+    private func writeBehind() {
+        guard offset - writtenBack >= 8 << 20 else { return }
+        GlibcExtras.startWriteback(fd, from: writtenBack, count: offset - writtenBack)
+        writtenBack = offset
     }
 }

@@ -76,8 +76,6 @@ final class TrailingHasher: @unchecked Sendable {
                 while position < target {
                     let want = Int(min(UInt64(chunk), target - position))
                     try MappedFile.withBytes(fd, at: position, count: want) { hasher.update(bufferPointer: $0) }
-                    // Hashed bytes are final: start writing them to disk now rather than all in the final fsync.
-                    GlibcExtras.startWriteback(fd, from: position, count: UInt64(want))
                     position += UInt64(want)
                 }
             }
