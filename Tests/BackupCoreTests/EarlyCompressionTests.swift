@@ -12,11 +12,8 @@ struct EarlyCompressionTests {
     @Test("The write watch sees every write SQLite makes, and a member of a chunk written again is not used")
     func rewrittenChunks() throws {
         let dir = TemporaryDirectory()
-        let database = dir.path("pos.db")
-        try makeStoreDatabase(database, rows: 20_000)
         let image = dir.path("image.sqlite")
-        let watch = try WriteWatch(chunkSize: Self.chunk, capacity: 64 << 20)
-        _ = try DatabaseSnapshotter().snapshot(of: database, into: image, watch: watch)
+        let (watch, _) = try watchedSnapshot(in: dir, rows: 20_000, into: image)
         let size = try POSIXFile.fileSize(image)
         let chunks = Int(size) / Self.chunk
         #expect(chunks > 20)
@@ -59,13 +56,10 @@ struct EarlyCompressionTests {
     @Test("A data folder with URI characters in its name gets its image where it asked")
     func uriCharacters() throws {
         let dir = TemporaryDirectory()
-        let database = dir.path("pos.db")
-        try makeStoreDatabase(database, rows: 2_000)
         let folder = dir.path("caps backup ?#%25 café")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let image = folder.appendingPathComponent("snapshot.sqlite")
-        let watch = try WriteWatch(chunkSize: Self.chunk, capacity: 64 << 20)
-        let info = try DatabaseSnapshotter().snapshot(of: database, into: image, watch: watch)
+        let (watch, info) = try watchedSnapshot(in: dir, rows: 2_000, into: image)
         #expect(info.size > 0)
         #expect(watch.front == (try POSIXFile.fileSize(image)))
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path) == ["snapshot.sqlite"])
@@ -127,6 +121,14 @@ struct EarlyCompressionTests {
         let gunzip = try run("/bin/sh", ["-c", "gunzip -c '\(dir.path("snapshot.gz").path)' > '\(restored.path)'"])
         #expect(gunzip.status == 0)
         #expect(try SQLiteConnection(path: restored.path, mode: .readOnly).integrityProblems() == nil)
+    }
+
+    /// A `VACUUM INTO` image of a fresh store database, written through a new write watch.
+    private func watchedSnapshot(in dir: TemporaryDirectory, rows: Int, into image: URL) throws -> (WriteWatch, SnapshotInfo) {
+        let database = dir.path("pos.db")
+        try makeStoreDatabase(database, rows: rows)
+        let watch = try WriteWatch(chunkSize: Self.chunk, capacity: 64 << 20)
+        return (watch, try DatabaseSnapshotter().snapshot(of: database, into: image, watch: watch))
     }
 
     private func compressFile(_ url: URL, to gz: URL, blockSize: Int, precompressed: (any PrecompressedMembers)?) throws -> ParallelGzip.Result {

@@ -89,7 +89,7 @@ public struct ParallelGzip: Sendable {
                             if let n = (try? precompressed?.member(forBlock: block, into: output.fullBuffer(slot))) ?? nil,
                                GzipTrailer(member: UnsafeRawBufferPointer(rebasing: output.fullBuffer(slot)[0..<n]))?.matches(bytes) == true {
                                 output.lengths[slot] = n
-                                tally.value.reused(block)
+                                tally.value.reused()
                                 return
                             }
                             let n = compressors.gzip(bytes, into: output.fullBuffer(slot), slot: worker)
@@ -243,7 +243,7 @@ private final class MemberTally {
         memberSizes.append(memberSize)
         plainDone += UInt64(plain)
     }
-    func reused(_ block: Int) { lock.withLock { reusedBlocks += 1 } }
+    func reused() { lock.withLock { reusedBlocks += 1 } }
     var reusedCount: Int { lock.withLock { reusedBlocks } }
 }
 
