@@ -72,15 +72,6 @@ public enum AlertEvent: Sendable, Equatable {
         }
     }
 }
-
-extension Catalog {
-    /// Records `event` as an alert (counted again if the same one is still unacknowledged).
-    @discardableResult
-    public func raise(_ event: AlertEvent, at now: Date) throws -> Alert {
-        try raiseAlert(event.severity, kind: event.kind, message: event.message, detail: event.detail, at: now)
-    }
-}
-
 extension BackupKind {
     /// How a store manager calls this kind of backup.
     public var displayName: String {

@@ -140,18 +140,3 @@ struct WebhookError: Error, CustomStringConvertible {
     var retryable: Bool { status >= 500 || status == 408 || status == 429 }
     var description: String { "the webhook answered HTTP \(status)" }
 }
-
-extension Catalog {
-    /// Unacknowledged alerts the webhook has not yet accepted, oldest first.
-    func alertsAwaitingWebhook() throws -> [Alert] {
-        try database.read { db in
-            try Alert.filter(Column("notified_at") == nil && Column("acknowledged_at") == nil).order(Column("id")).fetchAll(db)
-        }
-    }
-
-    func markWebhookSent(_ id: Int64, at now: Date) throws {
-        try database.write { db in
-            try db.execute(sql: "UPDATE alert SET notified_at = ? WHERE id = ?", arguments: [now, id])
-        }
-    }
-}

@@ -1,0 +1,41 @@
+import Foundation
+
+/// Applies a verified image to the live database in one write transaction (see DatabaseRestoreJob).
+public struct LiveDatabaseReplacer: Sendable {
+    public init() {}
+
+    public func replace(_ target: URL, with image: URL) throws {
+        if !POSIXFile.exists(target) { return try install(image, at: target) }
+        let source = try SQLiteConnection(path: image.path, mode: .readOnly)
+        let live = try SQLiteConnection(path: target.path, mode: .readWrite, busyTimeoutMs: 30_000)
+        try live.replaceContents(from: source)
+        let expectedPages = try source.integer("PRAGMA page_count")
+        let actualPages = try live.integer("PRAGMA page_count")
+        guard expectedPages == actualPages else {
+            throw BackupError(.database, "The restored database does not have the expected size.", detail: "pages \(actualPages) != \(expectedPages)")
+        }
+        // Fold the new pages into the main file when nobody is reading; never block the POS for it.
+        _ = try? live.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    }
+
+    /// Fresh install: nobody has the database open, so the verified image is copied next to it and
+    /// renamed into place. A -wal or -shm left behind by a deleted database would be replayed into the
+    /// new file and corrupt it, so they are moved aside first.
+    private func install(_ image: URL, at target: URL) throws {
+        let stamp = Timestamp.fileStamp(Date())
+        for suffix in ["-wal", "-shm", "-journal"] {
+            let stale = URL(fileURLWithPath: target.path + suffix)
+            if POSIXFile.exists(stale) { try POSIXFile.rename(stale, to: URL(fileURLWithPath: stale.path + ".stale-\(stamp)")) }
+        }
+        let temporary = URL(fileURLWithPath: target.path + ".caps-restore-\(getpid())")
+        try? FileManager.default.removeItem(at: temporary)
+        try FileManager.default.copyItem(at: image, to: temporary)
+        let fd = try POSIXFile.openForReading(temporary)
+        try POSIXFile.fsyncFile(fd)
+        close(fd)
+        // Private until the technician hands it to the POS user (see the README).
+        chmod(temporary.path, POSIXFile.privateFileMode)
+        try POSIXFile.rename(temporary, to: target)
+        try POSIXFile.fsyncDirectory(target.deletingLastPathComponent())
+    }
+}
