@@ -22,33 +22,24 @@ struct BackupCommand: ParsableCommand {
     /// backups (`serve`, `scheduler`) and with `caps-backup prune`, so a technician's extra backup never
     /// pushes an older one out of its bucket by surprise.
     func run() throws {
-        let context = try store.context()
+        let context = try store.context(recovering: false)
         let progress = TerminalProgress(output.progress)
-        do {
-            let job = switch kind {
-            case .dbFull, .dbIncremental:
-                try DatabaseBackupJob(context: context, kind: kind).run(trigger: .manual, actor: .system, integrityCheck: !skipIntegrityCheck, progress: progress.handler)
-            case .files, .full:
-                try FileBackupJob(context: context, kind: kind).run(trigger: .manual, actor: .system, integrityCheck: !skipIntegrityCheck, progress: progress.handler)
-            }
-            progress.finish()
-            if output.json {
-                try Output.json(job)
-            } else {
-                print("Backup \(job.id!) (\(job.kind.rawValue)) succeeded: \(job.path ?? "")")
-                if let parent = job.parentId { print("  builds on backup \(parent)") }
-                print("  size \(ByteCount.format(job.size ?? 0)), sha256 \(job.sha256 ?? "")")
-                if let check = job.integrityCheck { print("  database integrity check: \(check)") }
-            }
-        } catch let failure as BackupFailure {
-            progress.finish()
-            // A full disk was alerted by the job; any other failure is alerted here (R1.7).
-            if failure.error.code != .insufficientSpace {
-                _ = try? context.catalog.raise(.backupFailed(kind, failure.error), at: Date())
-            }
-            if output.json { try Output.json(failure.job) }
-            Output.error("Backup \(failure.job.id ?? 0) failed: \(failure.error.message)")
+        let outcome = BackupRunner(context: context).run(kind, trigger: .manual, actor: .system, integrityCheck: !skipIntegrityCheck,
+                                                          applyRetention: false, progress: progress.handler)
+        progress.finish()
+        switch outcome {
+        case .succeeded(let job, _):
+            if output.json { return try Output.json(job) }
+            print("Backup \(job.id!) (\(job.kind.rawValue)) succeeded: \(job.path ?? "")")
+            if let parent = job.parentId { print("  builds on backup \(parent)") }
+            print("  size \(ByteCount.format(job.size ?? 0)), sha256 \(job.sha256 ?? "")")
+            if let check = job.integrityCheck { print("  database integrity check: \(check)") }
+        case .failed(let error, let job):
+            if output.json, let job { try Output.json(job) }
+            Output.error(job.map { "Backup \($0.id ?? 0) failed: \(error.message)" } ?? error.message)
             throw ExitCode(1)
+        case .skipped:
+            throw BackupError(.busy, "Another backup or restore is running; try again when it has finished.")
         }
     }
 }

@@ -10,4 +10,23 @@ struct CapsBackup: AsyncParsableCommand {
         version: BackupContext.toolVersion,
         subcommands: [BackupCommand.self, VerifyCommand.self, RestoreCommand.self, ListCommand.self, DemoCommand.self, ServeCommand.self,
                       SchedulerCommand.self, PruneCommand.self, BenchRetentionCommand.self])
+
+    /// As ArgumentParser's, except that a usage error exits with 2, as the README says and as most
+    /// command-line tools do (ArgumentParser's own is 64, EX_USAGE).
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
 }

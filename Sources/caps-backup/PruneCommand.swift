@@ -39,8 +39,7 @@ struct PruneCommand: ParsableCommand {
         if dryRun {
             decisions = try pruner.plan(settings: settings)
         } else {
-            let lock = try JobLock.acquireOrThrow(context.dataDirectory)
-            decisions = try withExtendedLifetime(lock) { try pruner.prune(settings: settings) }
+            decisions = try pruner.pruneExclusively(settings: settings)
         }
         let rows = decisions.map {
             Row(id: $0.id, kind: $0.kind, time: $0.time, action: $0.keep ? "keep" : "delete", reason: $0.reason)

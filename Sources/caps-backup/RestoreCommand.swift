@@ -41,7 +41,7 @@ struct RestoreCommand: ParsableCommand {
             Output.error("--files-only and --database-only exclude each other.")
             throw ExitCode(2)
         }
-        let context = try store.context()
+        let context = try store.context(recovering: false)
         let source: RestoreSource
         switch try BackupReference.resolve(backup, in: context) {
         case .job(let job): source = .backup(job)

@@ -31,15 +31,13 @@ struct StoreOptions: ParsableArguments {
         return config
     }
 
-    /// Opens the data directory and catalog, and cleans up after any job that died mid-way (unless
-    /// a job is running right now). Everything this process creates is private to its user.
-    func context() throws -> BackupContext {
+    /// Opens the data directory and catalog. Everything this process creates is private to its user.
+    /// - Parameter recovering: clean up after any job that died mid-way (unless a job is running now);
+    ///   commands that run a job pass false, since every job does that first (`exclusiveJob`).
+    func context(recovering: Bool = true) throws -> BackupContext {
         umask(0o077)
         let context = try BackupContext.open(try resolve())
-        if let lock = try JobLock.tryAcquire(context.dataDirectory) {
-            try JobRecovery(context: context).recoverInterruptedJobs()
-            withExtendedLifetime(lock) {}
-        }
+        if recovering { try context.recoverIfIdle() }
         return context
     }
 }
@@ -83,9 +81,6 @@ enum Output {
         return f.string(from: date)
     }
 }
-
-/// A job's failure as a command result: print it and exit non-zero.
-struct CommandFailure: Error {}
 
 /// Resolves the `ID|ARCHIVE` argument: a catalog id, a backup uuid, or a file path.
 enum BackupReference {

@@ -9,7 +9,7 @@ final class TerminalProgress: @unchecked Sendable {
 
     private let lock = NSLock()
     private let style: Style
-    private var phase = ""
+    private var phase: ProgressPhase?
     private var phaseStarted = Date()
     private var lastDraw = Date.distantPast
 
@@ -41,6 +41,7 @@ final class TerminalProgress: @unchecked Sendable {
     private func draw(_ event: ProgressEvent) {
         lock.lock()
         defer { lock.unlock() }
+        guard event.phase != .started else { return }
         let now = Date()
         if event.phase != phase {
             phase = event.phase
@@ -49,7 +50,8 @@ final class TerminalProgress: @unchecked Sendable {
             return
         }
         lastDraw = now
-        var line = "\r\u{1B}[K" + event.phase.padding(toLength: 20, withPad: " ", startingAt: 0)
+        var line = "\r\u{1B}[K" + event.phase.rawValue.padding(toLength: 20, withPad: " ", startingAt: 0)
+        let elapsed = now.timeIntervalSince(phaseStarted)
         if event.bytesTotal > 0 {
             let fraction = min(1, Double(event.bytesDone) / Double(event.bytesTotal))
             let width = 30
@@ -57,12 +59,13 @@ final class TerminalProgress: @unchecked Sendable {
             line += "[" + String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled) + "]"
             line += String(format: " %3.0f%% ", fraction * 100)
             line += "\(ByteCount.format(event.bytesDone))/\(ByteCount.format(event.bytesTotal))"
-            let elapsed = now.timeIntervalSince(phaseStarted)
             if fraction > 0.02, elapsed > 0.5 {
                 let remaining = Int(elapsed / fraction - elapsed)
                 line += String(format: " ETA %d:%02d", remaining / 60, remaining % 60)
             }
         }
+        // Every phase shows a sign of life, with or without a total.
+        line += String(format: " %d:%02d", Int(elapsed) / 60, Int(elapsed) % 60)
         FileHandle.standardError.write(Data(line.utf8))
     }
 }

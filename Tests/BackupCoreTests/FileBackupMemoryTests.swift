@@ -185,7 +185,7 @@ struct FileBackupMemoryTests {
         for stored in ["blob", "text"] {
             if stored == "text" {
                 // As earlier versions stored it.
-                try catalog.complete(job, manifest: manifest, manifestJSON: json!)
+                try catalog.complete(job, manifest: .document(manifest, bytes: Array(json!.utf8)))
             }
             let parsed = try #require(try catalog.database.read { db in try PriorFileParser.parse(manifestOf: job.id!, in: db, prefix: "files/") })
             #expect(parsed.backupId == manifest.backupId && parsed.summary == manifest.files)

@@ -76,11 +76,11 @@ struct ProgressTests {
             }
             for run in runs { #expect(run.map(\.bytesDone) == run.map(\.bytesDone).sorted(), "bytesDone went backwards in \(run[0].phase)") }
             let phases = runs.map { $0[0].phase }
-            let milestones = ["snapshot", "compress", "checksum", "publish", "integrity-check"]
+            let milestones: [ProgressPhase] = [.snapshot, .compress, .checksum, .publish, .integrityCheck, .done]
             let firstSeen = milestones.map { phases.firstIndex(of: $0) }
             #expect(firstSeen.allSatisfy { $0 != nil }, "missing phases in \(phases)")
             #expect(firstSeen.compactMap { $0 } == firstSeen.compactMap { $0 }.sorted(), "phases out of order: \(phases)")
-            #expect(phases.first == "snapshot" && phases.last == "integrity-check", "\(phases)")
+            #expect(phases.first == .snapshot && phases.last == .done, "\(phases)")
             // Exactly one end event, last, carrying the final record.
             #expect(events.last?.name == "end")
             #expect(events.filter { $0.name == "end" }.count == 1)

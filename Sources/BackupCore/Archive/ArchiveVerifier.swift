@@ -31,7 +31,7 @@ public struct ArchiveVerifier: Sendable {
         }
         // The whole file's checksum and the entries' are two reads of the same file: one core each.
         // A wrong checksum is reported first, whatever the entries say.
-        progress?(ProgressEvent(phase: "checksum", bytesDone: 0, bytesTotal: size))
+        progress?(ProgressEvent(phase: .checksum, bytesDone: 0, bytesTotal: size))
         let (checksum, contents) = inParallel({ try Checksums.sha256(of: url) },
                                               { try readEntries(url, size: size, progress: progress) })
         let sha256 = try checksum.get()
@@ -58,7 +58,7 @@ public struct ArchiveVerifier: Sendable {
             let entry = reader.entry(named: item.path)!
             let actual = try reader.read(entry) { chunk in
                 done += UInt64(chunk.count)
-                progress?(ProgressEvent(phase: "verify", bytesDone: done, bytesTotal: size))
+                progress?(ProgressEvent(phase: .verify, bytesDone: done, bytesTotal: size))
             }
             guard actual == item.sha256.lowercased() else {
                 throw BackupError(.checksumMismatch, "The archive is damaged: \(item.path) does not match its checksum in the manifest.",
@@ -117,7 +117,7 @@ public struct DatabaseExtractor: Sendable {
             fd: archive.reader.fileDescriptor, offset: entry.dataOffset, memberSizes: image.gzipMembers,
             maxMemberPlainSize: image.gzipBlockSize,
             sink: { try POSIXFile.writeAll(fd, $0) },
-            progress: { done in progress?(ProgressEvent(phase: "extract", bytesDone: done, bytesTotal: entry.size)) })
+            progress: { done in progress?(ProgressEvent(phase: .extract, bytesDone: done, bytesTotal: entry.size)) })
         guard result.plainSize == image.imageSize, result.plainSHA256 == image.imageSha256.lowercased() else {
             throw BackupError(.checksumMismatch, "The database inside the archive does not match its recorded checksum; it will not be used.",
                               detail: "expected \(image.imageSha256) (\(image.imageSize) bytes), got \(result.plainSHA256) (\(result.plainSize) bytes)")

@@ -11,40 +11,33 @@ public enum BackupOutcome: Sendable {
 }
 
 /// "Run a backup of kind K": the one entry point for the scheduler, the server and the CLI.
-/// Takes the job lock (or reports a skip), recovers after any crashed job, runs the job, and
-/// after a success applies retention. The free-space check belongs to each job, which knows its
+/// Takes the job lock (or reports a skip), recovers after any crashed job, runs the job, alerts a
+/// failure, and after a success applies retention. The free-space check belongs to each job, which knows its
 /// own estimate and raises the disk-space alert.
 public struct BackupRunner: Sendable {
     public let context: BackupContext
     public init(context: BackupContext) { self.context = context }
 
-    /// - Parameter alertOnFailure: raise an alert when the run fails (a full disk is alerted by the job
-    ///   itself, at once). The scheduler passes false and alerts only when its retry fails too (R4.5).
+    /// - Parameters:
+    ///   - alertOnFailure: raise an alert when the run fails (a full disk is alerted by the job itself, at
+    ///     once). The scheduler passes false and alerts only when its retry fails too (R4.5).
+    ///   - applyRetention: delete what retention no longer keeps after a success. A technician's backup
+    ///     from the command line passes false, so that it never pushes an older one out by surprise.
     public func run(_ kind: BackupKind, trigger: JobTrigger, actor: BackupContext.Actor = .system, integrityCheck: Bool = true,
-                    alertOnFailure: Bool = true, progress: ProgressHandler? = nil) -> BackupOutcome {
-        let lock: JobLock
+                    alertOnFailure: Bool = true, applyRetention: Bool = true, progress: ProgressHandler? = nil) -> BackupOutcome {
         do {
-            guard let acquired = try JobLock.tryAcquire(context.dataDirectory) else {
-                return .skipped(reason: "another backup or restore is running")
+            let ran: BackupJob? = try context.exclusiveJobIfFree {
+                try dispatch(kind, trigger: trigger, actor: actor, integrityCheck: integrityCheck, progress: progress)
             }
-            lock = acquired
+            guard let job = ran else { return .skipped(reason: "another backup or restore is running") }
+            return .succeeded(job, pruned: applyRetention ? self.applyRetention() : 0)
+        } catch let failure as BackupFailure {
+            if alertOnFailure, failure.error.code != .insufficientSpace {  // the job alerts a full disk itself
+                context.record { try context.catalog.raise(.backupFailed(kind, failure.error), at: context.now()) }
+            }
+            return .failed(failure.error, job: failure.job)
         } catch {
             return failed(kind, error, alert: alertOnFailure)
-        }
-        return withExtendedLifetime(lock) {
-            let job: BackupJob
-            do {
-                try JobRecovery(context: context).recoverInterruptedJobs()
-                job = try dispatch(kind, trigger: trigger, actor: actor, integrityCheck: integrityCheck, progress: progress)
-            } catch let failure as BackupFailure {
-                if alertOnFailure, failure.error.code != .insufficientSpace {  // the job alerts a full disk itself
-                    _ = try? context.catalog.raise(.backupFailed(kind, failure.error), at: context.now())
-                }
-                return .failed(failure.error, job: failure.job)
-            } catch {
-                return failed(kind, error, alert: alertOnFailure)
-            }
-            return .succeeded(job, pruned: applyRetention())
         }
     }
 
@@ -66,14 +59,14 @@ public struct BackupRunner: Sendable {
             let settings = try SettingsStore(catalog: context.catalog).load()
             return try RetentionPruner(context: context).prune(settings: settings).filter { !$0.keep }.count
         } catch {
-            _ = try? context.catalog.raise(.retentionFailed(BackupError.wrap(error, "Retention failed.")), at: context.now())
+            context.record { try context.catalog.raise(.retentionFailed(BackupError.wrap(error, "Retention failed.")), at: context.now()) }
             return 0
         }
     }
 
     private func failed(_ kind: BackupKind, _ error: any Error, alert: Bool) -> BackupOutcome {
         let failure = BackupError.wrap(error, "The \(kind.rawValue) backup could not start.")
-        if alert { _ = try? context.catalog.raise(.backupFailed(kind, failure), at: context.now()) }
+        if alert { context.record { try context.catalog.raise(.backupFailed(kind, failure), at: context.now()) } }
         return .failed(failure, job: nil)
     }
 }

@@ -35,7 +35,7 @@ struct CompressingSnapshot {
                     }
                     let front = min(watch.front, expected)
                     if front != reported {
-                        progress?(ProgressEvent(phase: "snapshot", bytesDone: front, bytesTotal: expected))
+                        progress?(ProgressEvent(phase: .snapshot, bytesDone: front, bytesTotal: expected))
                         reported = front
                     }
                 }

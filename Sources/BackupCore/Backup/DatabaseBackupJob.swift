@@ -1,12 +1,5 @@
 import Foundation
 
-/// A backup failed: the error and the job's final record (status `failed`, error recorded).
-public struct BackupFailure: Error, CustomStringConvertible {
-    public var error: BackupError
-    public var job: BackupJob
-    public var description: String { error.description }
-}
-
 /// A database backup, full or incremental, end to end (R1.1–R1.7):
 /// free-space check → snapshot → image encoded into the ZIP (whole, or only the changed pages) →
 /// config files → manifest → fsync → read the archive back and verify it → publish by rename →
@@ -30,6 +23,7 @@ public struct DatabaseBackupJob: Sendable {
     /// - Parameter integrityCheck: run `PRAGMA integrity_check` on the snapshot once the archive is
     ///   published. It costs more than the backup itself (18 s per GiB here) but lets a restore of this
     ///   backup trust the image by its SHA-256 alone, and it is how a damaged POS database is noticed.
+    ///   The job alone: no retention and no alert but for a full disk (those are `BackupRunner`'s).
     public func run(trigger: JobTrigger, actor: BackupContext.Actor = .system, integrityCheck: Bool = true,
                     progress: ProgressHandler? = nil) throws -> BackupJob {
         try context.exclusiveJob {
@@ -37,58 +31,18 @@ public struct DatabaseBackupJob: Sendable {
         }
     }
 
-    /// For callers that already hold the job lock (the scheduler).
+    /// For callers that already hold the job lock (`BackupRunner`).
     func runLocked(trigger: JobTrigger, actor: BackupContext.Actor, integrityCheck: Bool, progress: ProgressHandler?) throws -> BackupJob {
         let source = try context.requirePOSDatabase()
-        var job = try context.catalog.insert(BackupJob(kind: kind, trigger: trigger, startedAt: context.now(),
-                                                       userId: actor.userId, stationId: actor.stationId))
-        let work = context.dataDirectory.work(job.uuid)
-        do {
-            try checkFreeSpace(for: source)
-            try POSIXFile.makePrivateDirectory(work)
-            job = try produce(job, source: source, work: work, keepSnapshot: integrityCheck, progress: progress)
-            let snapshot = work.appendingPathComponent("snapshot.sqlite")
-            if integrityCheck { job = checkIntegrity(of: job, snapshot: snapshot, progress: progress) }
-            if kind == .dbIncremental { keepHourlyImage(snapshot, of: job) }
-            try? FileManager.default.removeItem(at: work)
-            audit(job, actor: actor, outcome: "succeeded")
-            return job
-        } catch {
-            let failure = BackupError.wrap(error, "The database backup failed.")
-            job.status = .failed
-            job.finishedAt = context.now()
-            job.error = failure.message
-            job.errorDetail = failure.detail
-            try? context.catalog.update(job)
-            JobRecovery(context: context).fileLeftovers(of: job)
-            audit(job, actor: actor, outcome: "failed", detail: failure.message)
-            // A full disk is alerted at once; other failures by the caller (the scheduler only after its retry, R4.5).
-            if failure.code == .insufficientSpace {
-                _ = try? context.catalog.raise(.insufficientSpace(job.kind, failure), at: context.now())
-            }
-            throw BackupFailure(error: failure, job: job)
-        }
-    }
-
-    /// Runs after the archive is published and recorded, on the snapshot still on disk: the job has
-    /// succeeded either way (the archive is a faithful copy), but a damaged POS database must be known.
-    private func checkIntegrity(of published: BackupJob, snapshot: URL, progress: ProgressHandler?) -> BackupJob {
-        var job = published
-        progress?(ProgressEvent(phase: "integrity-check", bytesDone: 0, bytesTotal: 0))
-        do {
-            let problems = try SQLiteConnection(path: snapshot.path, mode: .readOnly).integrityProblems()
-            job.integrityCheck = problems.map { $0.prefix(5).joined(separator: "; ") } ?? "ok"
-        } catch {
-            job.integrityCheck = "check failed: \(BackupError.wrap(error, "integrity check failed").message)"
-        }
-        job.integrityCheckedAt = context.now()
-        try? context.catalog.update(job)
-        if job.integrityCheck != "ok" {
-            try? context.catalog.raiseAlert(.critical, kind: "database-damaged",
-                message: "SQLite's integrity check found problems in the POS database (backup \(job.id!)). Call your POS technician; keep the backups from before this date.",
-                detail: job.integrityCheck, at: context.now())
-        }
-        return job
+        return try BackupLifecycle(context: context, kind: kind, trigger: trigger, actor: actor).run(
+            integrityCheck: integrityCheck, progress: progress,
+            produce: { job, work in
+                try checkFreeSpace(for: source)
+                return try produce(&job, source: source, work: work, keepSnapshot: integrityCheck, progress: progress)
+            },
+            published: { job in
+                if kind == .dbIncremental { keepHourlyImage(context.dataDirectory.work(job.uuid).appendingPathComponent("snapshot.sqlite"), of: job) }
+            })
     }
 
     /// Keeps this hourly's snapshot for the next hourly to XOR its changed pages against, in place of
@@ -101,12 +55,6 @@ public struct DatabaseBackupJob: Sendable {
         for name in stale where name.hasSuffix(".img") && name != kept.lastPathComponent {
             try? FileManager.default.removeItem(at: folder.appendingPathComponent(name))
         }
-    }
-
-    private func audit(_ job: BackupJob, actor: BackupContext.Actor, outcome: String, detail: String? = nil) {
-        try? context.catalog.audit(AuditEntry(at: context.now(), userId: actor.userId, stationId: actor.stationId, client: actor.client,
-                                              action: "backup.\(job.kind.rawValue)", target: "backup \(job.id ?? 0)", outcome: outcome,
-                                              detail: detail ?? job.path))
     }
 
     private func checkFreeSpace(for source: URL) throws {
@@ -123,10 +71,9 @@ public struct DatabaseBackupJob: Sendable {
     }
 
     /// - Parameter keepSnapshot: the snapshot is still needed after publication (the integrity check).
-    private func produce(_ started: BackupJob, source: URL, work: URL, keepSnapshot: Bool, progress: ProgressHandler?) throws -> BackupJob {
-        var job = started
+    private func produce(_ job: inout BackupJob, source: URL, work: URL, keepSnapshot: Bool, progress: ProgressHandler?) throws -> ProducedArchive {
         let snapshotURL = work.appendingPathComponent("snapshot.sqlite")
-        progress?(ProgressEvent(phase: "snapshot", bytesDone: 0, bytesTotal: 0))
+        progress?(ProgressEvent(phase: .snapshot, bytesDone: 0, bytesTotal: 0))
         // The daily full is a VACUUM INTO image (R1.2): compact, standalone. Hourly incrementals use
         // page-identical online copies, whose pages change only where the POS wrote (docs/incremental.md).
         let snapshotter = DatabaseSnapshotter()
@@ -180,41 +127,16 @@ public struct DatabaseBackupJob: Sendable {
         defer { removal.wait() }
 
         // Read back what is on disk before calling it a backup: structure, manifest, every entry.
-        progress?(ProgressEvent(phase: "verify", bytesDone: 0, bytesTotal: 0))
+        progress?(ProgressEvent(phase: .verify, bytesDone: 0, bytesTotal: 0))
         let verified = try ArchiveVerifier().verify(partial) { progress?($0) }
         let archiveSize = try POSIXFile.fileSize(partial)
 
         // The page index is for the next incremental: written before the job can count as succeeded.
         try encoded.pageIndex?.write(to: context.dataDirectory.pageIndex(job.uuid))
-
-        // Publish: sidecar first, then the archive; each rename is atomic, the directory is synced.
-        let folder = context.dataDirectory.archives(job.kind)
-        let published = folder.appendingPathComponent(archiveName)
-        job.path = published.path
-        job.sha256 = verified.sha256
-        job.size = Int64(archiveSize)
         job.imageSha256 = encoded.image.imageSha256
         job.snapshotStartedAt = snapshot.startedAt
         job.snapshotFinishedAt = snapshot.finishedAt
-        try context.catalog.update(job)
-        let sidecarTemp = work.appendingPathComponent(archiveName + ".sha256")
-        let sidecarFD = try POSIXFile.createPrivate(sidecarTemp)
-        try Array(Checksums.sidecarLine(sha256: verified.sha256, fileName: archiveName).utf8).withUnsafeBytes {
-            try POSIXFile.writeAll(sidecarFD, $0)
-        }
-        try POSIXFile.fsyncFile(sidecarFD)
-        close(sidecarFD)
-        progress?(ProgressEvent(phase: "publish", bytesDone: 0, bytesTotal: 2))
-        try POSIXFile.rename(sidecarTemp, to: Checksums.sidecarURL(for: published))
-        progress?(ProgressEvent(phase: "publish", bytesDone: 1, bytesTotal: 2))
-        try POSIXFile.rename(partial, to: published)
-        try POSIXFile.fsyncDirectory(folder)
-        progress?(ProgressEvent(phase: "publish", bytesDone: 2, bytesTotal: 2))
-
-        job.status = .succeeded
-        job.finishedAt = context.now()
-        try context.catalog.complete(job, manifest: manifest, manifestJSON: String(decoding: manifestBytes, as: UTF8.self))
-        progress?(ProgressEvent(phase: "done", bytesDone: UInt64(archiveSize), bytesTotal: UInt64(archiveSize)))
-        return job
+        return ProducedArchive(partial: partial, name: archiveName, sha256: verified.sha256, size: UInt64(archiveSize),
+                               manifest: .document(manifest, bytes: manifestBytes), snapshot: keepSnapshot ? snapshotURL : nil)
     }
 }

@@ -35,7 +35,7 @@ struct FullImageEncoder {
         let inspect: (@Sendable (UnsafeRawBufferPointer) -> Void)? = if let pages { { pages.add($0) } } else { nil }
         let compressed = try gzip.compress(
             fd: fd, size: info.size, sink: { try writer.write($0) }, inspect: inspect, precompressed: early,
-            progress: { done in progress?(ProgressEvent(phase: "compress", bytesDone: done, bytesTotal: info.size)) })
+            progress: { done in progress?(ProgressEvent(phase: .compress, bytesDone: done, bytesTotal: info.size)) })
         let written = try writer.endEntry()
         let image = Manifest.DatabaseImage(
             entry: entry, sourcePath: source.path, pageSize: info.pageSize, pageCount: info.pageCount,
@@ -74,10 +74,10 @@ struct DeltaImageEncoder {
         }
         let fd = try POSIXFile.openForReading(snapshot)
         defer { close(fd) }
-        progress?(ProgressEvent(phase: "compare", bytesDone: 0, bytesTotal: info.size))
+        progress?(ProgressEvent(phase: .compare, bytesDone: 0, bytesTotal: info.size))
         let parentPages = ParentPages(image: parent.image, index: parent.index)
         let scan = try ImageScanner(pageSize: info.pageSize).scan(fd: fd, size: info.size, previous: parentPages.isOpen ? parentPages : nil) { done in
-            progress?(ProgressEvent(phase: "compare", bytesDone: done, bytesTotal: info.size))
+            progress?(ProgressEvent(phase: .compare, bytesDone: done, bytesTotal: info.size))
         }
 
         // Each page: unchanged at its place (the common case between online copies), the same
@@ -117,7 +117,7 @@ struct DeltaImageEncoder {
                 try Self.readPages(stored, pageSize: pageSize, fd: fd, parent: parentPages, into: buffer, at: position)
             },
             sink: { try writer.write($0) },
-            progress: { done in progress?(ProgressEvent(phase: "compress", bytesDone: done, bytesTotal: total)) })
+            progress: { done in progress?(ProgressEvent(phase: .compress, bytesDone: done, bytesTotal: total)) })
         let pagesInfo = try writer.endEntry()
         let mapBytes = map.withUnsafeBytes { Array($0) }  // little-endian on every platform we run on
         let mapInfo = try writer.addEntry(mapEntry, data: try Gzip.compress(mapBytes), modified: info.startedAt)

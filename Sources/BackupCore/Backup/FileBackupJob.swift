@@ -36,47 +36,26 @@ public struct FileBackupJob: Sendable {
         }
         let database = kind == .full ? try context.requirePOSDatabase() : nil
         let excludes = try SettingsStore(catalog: context.catalog).load().files.excludes
-        var job = try context.catalog.insert(BackupJob(kind: kind, trigger: trigger, startedAt: context.now(),
-                                                       userId: actor.userId, stationId: actor.stationId))
-        let work = context.dataDirectory.work(job.uuid)
-        do {
-            try POSIXFile.makePrivateDirectory(work)
-            let produced = try produce(job, uploads: uploads.standardizedFileURL, database: database, excludes: excludes, work: work, progress: progress)
-            job = produced.job
-            if kind == .full, integrityCheck {
-                job = checkIntegrity(of: job, snapshot: work.appendingPathComponent("snapshot.sqlite"), progress: progress)
-            }
-            try? FileManager.default.removeItem(at: work)
-            audit(job, actor: actor, outcome: "succeeded")
-            if !produced.skipped.isEmpty { warnAboutSkipped(produced.skipped, job: job) }
-            return job
-        } catch {
-            let failure = BackupError.wrap(error, "The \(kind.displayName) failed.")
-            job.status = .failed
-            job.finishedAt = context.now()
-            job.error = failure.message
-            job.errorDetail = failure.detail
-            try? context.catalog.update(job)
-            JobRecovery(context: context).fileLeftovers(of: job)
-            audit(job, actor: actor, outcome: "failed", detail: failure.message)
-            // As the database backup does: a full disk is alerted at once; other failures by the caller
-            // (BackupRunner, the CLI; the scheduler only after its retry, R4.5).
-            if failure.code == .insufficientSpace {
-                _ = try? context.catalog.raise(.insufficientSpace(kind, failure), at: context.now())
-            }
-            throw BackupFailure(error: failure, job: job)
-        }
+        var skipped: [SkippedFile] = []
+        return try BackupLifecycle(context: context, kind: kind, trigger: trigger, actor: actor).run(
+            integrityCheck: integrityCheck && kind == .full, progress: progress,
+            produce: { job, work in
+                let produced = try produce(&job, uploads: uploads.standardizedFileURL, database: database, excludes: excludes,
+                                           work: work, progress: progress)
+                skipped = produced.skipped
+                return produced.archive
+            },
+            published: { job in if !skipped.isEmpty { warnAboutSkipped(skipped, job: job) } })
     }
 
     private struct Produced {
-        var job: BackupJob
+        var archive: ProducedArchive
         var skipped: [SkippedFile]
     }
 
-    private func produce(_ started: BackupJob, uploads: URL, database: URL?, excludes: [String], work: URL,
+    private func produce(_ job: inout BackupJob, uploads: URL, database: URL?, excludes: [String], work: URL,
                          progress: ProgressHandler?) throws -> Produced {
-        var job = started
-        progress?(ProgressEvent(phase: "scan", bytesDone: 0, bytesTotal: 0))
+        progress?(ProgressEvent(phase: .scan, bytesDone: 0, bytesTotal: 0))
         var scan: FileScan? = try FileScan.run(root: uploads, prefix: Self.entryPrefix, excludes: excludes, kind: kind,
                                                catalog: context.catalog, now: context.now())
         try checkFreeSpace(files: scan!.walk, database: database)
@@ -107,7 +86,7 @@ public struct FileBackupJob: Sendable {
         let archived = try FileArchiver(root: uploads, prefix: Self.entryPrefix, policy: scan!.policy, previous: [:])
             .archive(files, into: writer, releasing: true, afterBatch: { done in
                 hasher.advance(to: writer.stableOffset)
-                progress?(ProgressEvent(phase: "archive", bytesDone: done, bytesTotal: total))
+                progress?(ProgressEvent(phase: .archive, bytesDone: done, bytesTotal: total))
             }, onFile: { file in
                 var name = file.name
                 try name.withUTF8 {
@@ -132,38 +111,31 @@ public struct FileBackupJob: Sendable {
         try writer.beginEntry(Manifest.entryName, modified: scannedAt)
         try text.forEachPiece { try writer.write($0) }
         let manifestEntry = try writer.endEntry()
-        progress?(ProgressEvent(phase: "fsync", bytesDone: 0, bytesTotal: 0))
+        progress?(ProgressEvent(phase: .fsync, bytesDone: 0, bytesTotal: 0))
         try writer.finish()
         // The writer's directory records are free now (~270 bytes a file): back to the kernel before
         // the check reads the directory again.
         GlibcExtras.trimHeap()
         let archiveSize = try POSIXFile.fileSize(partial)
 
-        progress?(ProgressEvent(phase: "check", bytesDone: 0, bytesTotal: archiveSize))
+        progress?(ProgressEvent(phase: .check, bytesDone: 0, bytesTotal: archiveSize))
         let sha256 = try hasher.finish(size: archiveSize)
         try FileArchiveCheck().check(partial, manifestSize: text.size, manifestSHA256: manifestEntry.sha256, entryCount: text.entryCount, progress: progress)
         GlibcExtras.trimHeap()  // the check's copy of the directory
         Self.dropFromPageCache(partial)
 
-        job.sha256 = sha256
-        job.size = Int64(archiveSize)
-        job.path = context.dataDirectory.archives(kind).appendingPathComponent(archiveName).path
-        try context.catalog.update(job)
-        progress?(ProgressEvent(phase: "publish", bytesDone: 0, bytesTotal: 1))
-        try ArchivePublisher(folder: context.dataDirectory.archives(kind)).publish(partial, as: archiveName, sha256: sha256, work: work)
-        job.status = .succeeded
-        job.finishedAt = context.now()
-        try context.catalog.complete(job, format: manifest.format, entryCount: text.entryCount, createdAt: manifest.createdAt,
-                                     manifestSize: text.size) { piece in try text.forEachPiece(piece) }
-        progress?(ProgressEvent(phase: "done", bytesDone: archiveSize, bytesTotal: archiveSize))
-        return Produced(job: job, skipped: summary.skipped)
+        let manifestText = CatalogManifest.streamed(format: manifest.format, entryCount: text.entryCount, createdAt: manifest.createdAt,
+                                                 size: text.size) { piece in try text.forEachPiece(piece) }
+        return Produced(archive: ProducedArchive(partial: partial, name: archiveName, sha256: sha256, size: archiveSize, manifest: manifestText,
+                                                 snapshot: database == nil ? nil : work.appendingPathComponent("snapshot.sqlite")),
+                        skipped: summary.skipped)
     }
 
     /// The full archive's database part, as the database backup writes it: a `VACUUM INTO` snapshot
     /// gzip'd on both cores (`FullImageEncoder`, with its head start), then the config files.
     private func writeDatabase(_ database: URL, into writer: ZipWriter, work: URL, job: inout BackupJob,
                                progress: ProgressHandler?) throws -> (entries: [Manifest.Entry], image: Manifest.DatabaseImage) {
-        progress?(ProgressEvent(phase: "snapshot", bytesDone: 0, bytesTotal: 0))
+        progress?(ProgressEvent(phase: .snapshot, bytesDone: 0, bytesTotal: 0))
         let snapshotURL = work.appendingPathComponent("snapshot.sqlite")
         let (snapshot, early) = try CompressingSnapshot(gzip: FullImageEncoder.gzip)
             .take(of: database, into: snapshotURL, spoolIn: work, progress: progress)
@@ -199,37 +171,11 @@ public struct FileBackupJob: Sendable {
         }
     }
 
-    /// As the database backup does: the job has succeeded either way, but a damaged POS database must be known.
-    private func checkIntegrity(of published: BackupJob, snapshot: URL, progress: ProgressHandler?) -> BackupJob {
-        var job = published
-        progress?(ProgressEvent(phase: "integrity-check", bytesDone: 0, bytesTotal: 0))
-        do {
-            let problems = try SQLiteConnection(path: snapshot.path, mode: .readOnly).integrityProblems()
-            job.integrityCheck = problems.map { $0.prefix(5).joined(separator: "; ") } ?? "ok"
-        } catch {
-            job.integrityCheck = "check failed: \(BackupError.wrap(error, "integrity check failed").message)"
-        }
-        job.integrityCheckedAt = context.now()
-        try? context.catalog.update(job)
-        if job.integrityCheck != "ok" {
-            _ = try? context.catalog.raiseAlert(.critical, kind: "database-damaged",
-                message: "SQLite's integrity check found problems in the POS database (backup \(job.id!)). Call your POS technician; keep the backups from before this date.",
-                detail: job.integrityCheck, at: context.now())
-        }
-        return job
-    }
-
     private func warnAboutSkipped(_ skipped: [SkippedFile], job: BackupJob) {
         let sample = skipped.prefix(5).map { "\($0.path): \($0.reason)" }.joined(separator: "; ")
         _ = try? context.catalog.raiseAlert(
             .warning, kind: "files-skipped",
             message: "Some product files were not in the \(kind.displayName) (they changed during the backup, could not be read, or are links); the manifest lists them.",
             detail: "backup \(job.id ?? 0): \(skipped.count) skipped: \(sample)", at: context.now())
-    }
-
-    private func audit(_ job: BackupJob, actor: BackupContext.Actor, outcome: String, detail: String? = nil) {
-        try? context.catalog.audit(AuditEntry(at: context.now(), userId: actor.userId, stationId: actor.stationId, client: actor.client,
-                                              action: "backup.\(job.kind.rawValue)", target: "backup \(job.id ?? 0)", outcome: outcome,
-                                              detail: detail ?? job.path))
     }
 }

@@ -14,7 +14,7 @@ public struct IncrementalChain: Sendable {
     public init(context: BackupContext) { self.context = context }
 
     /// The links from the chain's start (a base or a full backup) to `job`, oldest first, each
-    /// checked to be a succeeded backup whose archive is present. Throws naming the first missing or broken link.
+    /// checked to be a succeeded backup whose archive can be read (here, or from an off-site copy). Throws naming the first missing or broken link.
     public func links(to job: BackupJob) throws -> [BackupJob] {
         var chain = [job]
         var current = job
@@ -22,7 +22,7 @@ public struct IncrementalChain: Sendable {
             guard let parent = try context.catalog.job(id: parentId) else {
                 throw BackupError(.notFound, "Backup \(job.id ?? 0) needs backup \(parentId), which is not in the catalog.")
             }
-            guard parent.status == .succeeded, let path = parent.path, POSIXFile.exists(URL(fileURLWithPath: path)) else {
+            guard parent.status == .succeeded, try context.archiveStore.canRead(parent) else {
                 throw BackupError(.notFound, "Backup \(job.id ?? 0) needs backup \(parentId) (\(parent.kind.rawValue)), whose archive is \(parent.status == .deleted ? "deleted" : "missing").",
                                   detail: parent.path)
             }

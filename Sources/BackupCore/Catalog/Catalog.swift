@@ -6,7 +6,8 @@ import GRDBSQLite
 /// inside the POS database, so restoring the POS never rolls back the backup history.
 /// WAL mode, so the server, the scheduler and a CLI run can use it at the same time.
 public final class Catalog: Sendable {
-    public let database: DatabasePool
+    /// Internal: other modules use the named queries below and in `Catalog+*.swift`, never SQL.
+    let database: DatabasePool
 
     public init(url: URL) throws {
         if !POSIXFile.exists(url) {
@@ -38,60 +39,66 @@ public final class Catalog: Sendable {
         try database.write { db in try job.update(db) }
     }
 
-    /// Marks a job succeeded and stores its manifest, in one transaction.
-    public func complete(_ job: BackupJob, manifest: Manifest, manifestJSON: String) throws {
-        try database.write { db in
+    /// "A backup succeeded", in one transaction: the job's final record, its manifest, and a pending
+    /// off-site copy for every enabled destination that takes this kind (the outbox an uploader drains).
+    /// - Returns: the outbox rows written.
+    @discardableResult
+    public func complete(_ job: BackupJob, manifest: CatalogManifest) throws -> [BackupDestObject] {
+        if case .streamed(_, _, _, let size, _) = manifest, size > UInt64(Int32.max) {
+            throw BackupError(.invalidInput, "The manifest is too large for the catalog.", detail: "\(size) bytes")
+        }
+        return try database.write { db in
             try job.update(db)
-            var record = BackupManifestRecord(jobId: job.id!, format: manifest.format, entryCount: manifest.entries.count,
-                                              manifestJson: manifestJSON, createdAt: manifest.createdAt)
-            try record.upsert(db)
+            switch manifest {
+            case .document(let document, let bytes):
+                var record = BackupManifestRecord(jobId: job.id!, format: document.format, entryCount: document.entries.count,
+                                                  manifestJson: String(decoding: bytes, as: UTF8.self), createdAt: document.createdAt)
+                try record.upsert(db)
+            case .streamed(let format, let entryCount, let createdAt, let size, let write):
+                try Self.storeStreamed(db, jobId: job.id!, format: format, entryCount: entryCount, createdAt: createdAt, size: size, write: write)
+            }
+            return try Self.enqueueOffsiteCopies(db, of: job)
         }
     }
 
-    /// The same for a manifest too large to hold in memory (a file backup's: ~42 MB at 200,000 files):
-    /// `write` hands its text over a piece at a time, and the pieces go straight into the row through
-    /// SQLite's incremental blob I/O. A plain `INSERT` needs the whole text in memory at least twice (the
-    /// bound value and the record SQLite builds). Incremental I/O writes into a `zeroblob`, so the column
-    /// then holds the JSON's UTF-8 with SQLite type BLOB instead of TEXT; readers do not see a difference
-    /// (SQLite, and GRDB's `String` decoding, convert a BLOB to text as it is). The zeroblob is never
-    /// expanded in memory because `manifest_json` is the table's last column (migration v3).
-    public func complete(_ job: BackupJob, format: String, entryCount: Int, createdAt: Date, manifestSize: UInt64,
-                         manifest write: (_ piece: (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
-        guard manifestSize <= UInt64(Int32.max) else {
-            throw BackupError(.invalidInput, "The manifest is too large for the catalog.", detail: "\(manifestSize) bytes")
+    /// A manifest too large to hold in memory (a file backup's: ~42 MB at 200,000 files) is handed over
+    /// a piece at a time, and the pieces go straight into the row through SQLite's incremental blob I/O.
+    /// A plain `INSERT` needs the whole text in memory at least twice (the bound value and the record
+    /// SQLite builds). Incremental I/O writes into a `zeroblob`, so the column then holds the JSON's UTF-8
+    /// with SQLite type BLOB instead of TEXT; readers do not see a difference (SQLite, and GRDB's `String`
+    /// decoding, convert a BLOB to text as it is). The zeroblob is never expanded in memory because
+    /// `manifest_json` is the table's last column (migration v3).
+    private static func storeStreamed(_ db: GRDB.Database, jobId: Int64, format: String, entryCount: Int, createdAt: Date, size manifestSize: UInt64,
+                                      write: (_ piece: (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
+        var record = BackupManifestRecord(jobId: jobId, format: format, entryCount: entryCount, manifestJson: "", createdAt: createdAt)
+        try record.upsert(db)
+        try db.execute(sql: "UPDATE backup_manifest SET manifest_json = zeroblob(?) WHERE job_id = ?",
+                       arguments: [Int64(manifestSize), jobId])
+        var blob: OpaquePointer?
+        let opened = sqlite3_blob_open(db.sqliteConnection, "main", BackupManifestRecord.databaseTableName, "manifest_json", jobId, 1, &blob)
+        guard opened == SQLITE_OK, let blob else {
+            if blob != nil { sqlite3_blob_close(blob) }
+            throw BackupError(.database, "The manifest could not be stored in the catalog.", detail: "sqlite3_blob_open: \(opened)")
         }
-        try database.write { db in
-            try job.update(db)
-            var record = BackupManifestRecord(jobId: job.id!, format: format, entryCount: entryCount, manifestJson: "", createdAt: createdAt)
-            try record.upsert(db)
-            try db.execute(sql: "UPDATE backup_manifest SET manifest_json = zeroblob(?) WHERE job_id = ?",
-                           arguments: [Int64(manifestSize), job.id!])
-            var blob: OpaquePointer?
-            let opened = sqlite3_blob_open(db.sqliteConnection, "main", BackupManifestRecord.databaseTableName, "manifest_json", job.id!, 1, &blob)
-            guard opened == SQLITE_OK, let blob else {
-                if blob != nil { sqlite3_blob_close(blob) }
-                throw BackupError(.database, "The manifest could not be stored in the catalog.", detail: "sqlite3_blob_open: \(opened)")
-            }
-            var offset: UInt64 = 0
-            var failure: Int32 = SQLITE_OK
-            do {
-                try write { piece in
-                    guard failure == SQLITE_OK, piece.count > 0 else { return }
-                    guard offset + UInt64(piece.count) <= manifestSize else {
-                        throw BackupError(.database, "The manifest could not be stored in the catalog.", detail: "longer than announced")
-                    }
-                    failure = sqlite3_blob_write(blob, piece.baseAddress, Int32(piece.count), Int32(offset))
-                    offset += UInt64(piece.count)
+        var offset: UInt64 = 0
+        var failure: Int32 = SQLITE_OK
+        do {
+            try write { piece in
+                guard failure == SQLITE_OK, piece.count > 0 else { return }
+                guard offset + UInt64(piece.count) <= manifestSize else {
+                    throw BackupError(.database, "The manifest could not be stored in the catalog.", detail: "longer than announced")
                 }
-            } catch {
-                sqlite3_blob_close(blob)
-                throw error
+                failure = sqlite3_blob_write(blob, piece.baseAddress, Int32(piece.count), Int32(offset))
+                offset += UInt64(piece.count)
             }
-            let closed = sqlite3_blob_close(blob)
-            guard failure == SQLITE_OK, closed == SQLITE_OK, offset == manifestSize else {
-                throw BackupError(.database, "The manifest could not be stored in the catalog.",
-                                  detail: "sqlite3_blob_write: \(failure), close: \(closed), \(offset) of \(manifestSize) bytes")
-            }
+        } catch {
+            sqlite3_blob_close(blob)
+            throw error
+        }
+        let closed = sqlite3_blob_close(blob)
+        guard failure == SQLITE_OK, closed == SQLITE_OK, offset == manifestSize else {
+            throw BackupError(.database, "The manifest could not be stored in the catalog.",
+                              detail: "sqlite3_blob_write: \(failure), close: \(closed), \(offset) of \(manifestSize) bytes")
         }
     }
 
@@ -135,10 +142,6 @@ public final class Catalog: Sendable {
 
     public func update(_ restore: RestoreJob) throws {
         try database.write { db in try restore.update(db) }
-    }
-
-    public func restoreJobs(limit: Int = 100) throws -> [RestoreJob] {
-        try database.read { db in try RestoreJob.order(Column("id").desc).limit(limit).fetchAll(db) }
     }
 
     public func runningRestores() throws -> [RestoreJob] {
@@ -198,9 +201,5 @@ public final class Catalog: Sendable {
             var entry = entry
             try entry.insert(db)
         }
-    }
-
-    public func auditLog(limit: Int = 100) throws -> [AuditEntry] {
-        try database.read { db in try AuditEntry.order(Column("id").desc).limit(limit).fetchAll(db) }
     }
 }

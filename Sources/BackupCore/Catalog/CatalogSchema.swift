@@ -116,6 +116,28 @@ enum CatalogSchema {
             try db.drop(table: "backup_manifest")
             try db.rename(table: "backup_manifest_v3", to: "backup_manifest")
         }
+        m.registerMigration("v4: destinations, and off-site copies with a checksum of any algorithm") { db in
+            // The destinations a backup is copied to (Google Drive, later S3), and which kinds each takes.
+            try db.create(table: "destination") { t in
+                t.primaryKey("name", .text)
+                t.column("kinds", .text).notNull()
+                t.column("enabled", .boolean).notNull().defaults(to: true)
+                t.column("disabled_reason", .text)
+                t.column("created_at", .datetime).notNull()
+            }
+            // `md5` was Drive's word; S3 answers with ETags and a local copy with SHA-256.
+            try db.alter(table: "backup_dest_object") { t in
+                t.add(column: "checksum_algorithm", .text)
+                t.add(column: "checksum", .text)
+                t.add(column: "attempts", .integer).notNull().defaults(to: 0)
+                t.add(column: "last_attempt_at", .datetime)
+                t.add(column: "uploaded_at", .datetime)
+                t.add(column: "upload_session", .text)
+            }
+            try db.execute(sql: "UPDATE backup_dest_object SET checksum_algorithm = 'md5', checksum = md5 WHERE md5 IS NOT NULL")
+            try db.alter(table: "backup_dest_object") { t in t.drop(column: "md5") }
+            try db.create(index: "backup_dest_object_job_destination", on: "backup_dest_object", columns: ["job_id", "destination"], unique: true)
+        }
         return m
     }
 }

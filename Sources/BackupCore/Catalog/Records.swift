@@ -63,19 +63,78 @@ public struct BackupManifestRecord: Codable, Sendable, Equatable {
     public var createdAt: Date
 }
 
-/// A copy of an archive on a destination (Google Drive later): its remote id and state.
+/// Where an off-site copy stands. `pending` rows are the outbox an uploader drains.
+public enum DestObjectStatus: String, Codable, Sendable, CaseIterable {
+    case pending, uploaded, failed, deleted
+}
+
+/// A checksum with the algorithm that made it: Drive reports MD5, S3 an ETag, a local copy SHA-256.
+public struct Checksum: Codable, Sendable, Hashable {
+    public enum Algorithm: String, Codable, Sendable { case md5, sha256, etag }
+    public var algorithm: Algorithm
+    public var value: String
+    public init(_ algorithm: Algorithm, _ value: String) {
+        self.algorithm = algorithm
+        self.value = value.lowercased()
+    }
+}
+
+/// A copy of a backup's archive on a destination: its remote id and state (R5.6, R6.7).
 public struct BackupDestObject: Codable, Sendable, Equatable, Identifiable {
     public var id: Int64?
     public var jobId: Int64
     public var destination: String
     public var remoteId: String?
-    public var status: String
+    public var status: DestObjectStatus
     public var size: Int64?
-    public var md5: String?
+    public var checksumAlgorithm: Checksum.Algorithm?
+    public var checksum: String?
+    public var attempts: Int = 0
+    public var lastAttemptAt: Date?
+    public var uploadedAt: Date?
+    /// Where an interrupted upload can continue (`Destination.put`'s session).
+    public var uploadSession: String?
     public var createdAt: Date
     public var verifiedAt: Date?
     public var deletedAt: Date?
+    /// The last attempt's error, for the dashboard.
     public var error: String?
+
+    public init(jobId: Int64, destination: String, status: DestObjectStatus = .pending, createdAt: Date) {
+        self.jobId = jobId
+        self.destination = destination
+        self.status = status
+        self.createdAt = createdAt
+    }
+
+    /// The remote copy's checksum, with its algorithm.
+    public var remoteChecksum: Checksum? {
+        get {
+            guard let checksumAlgorithm, let checksum else { return nil }
+            return Checksum(checksumAlgorithm, checksum)
+        }
+        set { checksumAlgorithm = newValue?.algorithm; checksum = newValue?.value }
+    }
+}
+
+/// A destination archives are copied to, and which kinds of backup it takes.
+public struct DestinationRecord: Codable, Sendable, Equatable {
+    public var name: String
+    /// Comma-separated `BackupKind` raw values.
+    public var kinds: String
+    public var enabled: Bool
+    /// Why it was disabled (a revoked grant, a full quota), for the dashboard.
+    public var disabledReason: String?
+    public var createdAt: Date
+
+    public init(name: String, kinds: [BackupKind], enabled: Bool = true, createdAt: Date) {
+        self.name = name
+        self.kinds = kinds.map(\.rawValue).joined(separator: ",")
+        self.enabled = enabled
+        self.createdAt = createdAt
+    }
+
+    public var backupKinds: [BackupKind] { kinds.split(separator: ",").compactMap { BackupKind(rawValue: String($0)) } }
 }
 
 /// One setting: a key and its JSON value.
@@ -146,6 +205,8 @@ extension JobTrigger: DatabaseValueConvertible {}
 extension JobStatus: DatabaseValueConvertible {}
 extension RestoreStatus: DatabaseValueConvertible {}
 extension AlertSeverity: DatabaseValueConvertible {}
+extension DestObjectStatus: DatabaseValueConvertible {}
+extension Checksum.Algorithm: DatabaseValueConvertible {}
 
 protocol SnakeCaseRecord: FetchableRecord, MutablePersistableRecord {}
 extension SnakeCaseRecord {
@@ -165,6 +226,10 @@ extension BackupManifestRecord: SnakeCaseRecord {
 extension BackupDestObject: SnakeCaseRecord {
     public static let databaseTableName = "backup_dest_object"
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+extension DestinationRecord: SnakeCaseRecord {
+    public static let databaseTableName = "destination"
 }
 
 extension BackupSetting: SnakeCaseRecord {

@@ -140,7 +140,7 @@ struct FileArchiveCheck {
             }
         }.wait()
         if let error = failure.error { throw error }
-        progress?(ProgressEvent(phase: "check", bytesDone: total, bytesTotal: total))
+        progress?(ProgressEvent(phase: .check, bytesDone: total, bytesTotal: total))
     }
 }
 

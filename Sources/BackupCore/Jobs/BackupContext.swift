@@ -13,6 +13,11 @@ public struct BackupContext: Sendable {
     public var host: String
     public var now: @Sendable () -> Date
     public var availableBytes: @Sendable (URL) throws -> UInt64
+    /// The destinations holding off-site copies, by which a restore fetches an archive gone from this disk.
+    public var offsite: [any Destination] = []
+    /// Where a job reports what it could not record (an audit row or a status update that failed after
+    /// the job's outcome was decided): the service's log, stderr by default.
+    public var diagnostics: @Sendable (String) -> Void = { line in FileHandle.standardError.write(Data(("caps-backup: " + line + "\n").utf8)) }
 
     public init(dataDirectory: DataDirectory, catalog: Catalog, posDatabase: URL?, uploads: URL? = nil, configFiles: [URL] = [],
                 host: String = ProcessInfo.processInfo.hostName,
@@ -42,6 +47,22 @@ public struct BackupContext: Sendable {
             throw BackupError(.configuration, "No POS database is configured: pass --pos-db PATH or set [store] pos_db in the config file.")
         }
         return posDatabase
+    }
+
+    /// Where jobs open backups' archives.
+    public var archiveStore: ArchiveStore { ArchiveStore(context: self) }
+
+    /// Runs a catalog write that must not change a job's outcome; a failure is reported, never swallowed.
+    func record(_ write: () throws -> Void) {
+        do { try write() } catch { diagnostics("could not record in the catalog: \(error)") }
+    }
+
+    /// One row in the audit log for what `actor` did (R10.4).
+    func audit(_ action: String, target: String?, outcome: String, detail: String?, actor: Actor) {
+        record {
+            try catalog.audit(AuditEntry(at: now(), userId: actor.userId, stationId: actor.stationId, client: actor.client,
+                                         action: action, target: target, outcome: outcome, detail: detail))
+        }
     }
 
     /// Who asked for a job, for the record and the audit log.

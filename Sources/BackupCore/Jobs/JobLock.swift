@@ -21,13 +21,6 @@ public final class JobLock {
         return JobLock(fd: fd)
     }
 
-    public static func acquireOrThrow(_ dataDirectory: DataDirectory) throws -> JobLock {
-        guard let lock = try tryAcquire(dataDirectory) else {
-            throw BackupError(.busy, "Another backup or restore is running; try again when it has finished.")
-        }
-        return lock
-    }
-
     deinit {
         flock(fd, LOCK_UN)
         close(fd)

@@ -81,13 +81,27 @@ public struct JobRecovery: Sendable {
 }
 
 extension BackupContext {
-    /// Runs `body` as the one job allowed at a time: takes the job lock (failing with `.busy` when
-    /// another process holds it), then cleans up after any job that died before running this one.
+    /// The one way a job starts, for every kind of job and every caller: take the job lock (failing with
+    /// `.busy` when another process holds it), then clean up after any job that died before this one.
     func exclusiveJob<T>(_ body: () throws -> T) throws -> T {
-        let lock = try JobLock.acquireOrThrow(dataDirectory)
+        guard let result = try exclusiveJobIfFree(body) else {
+            throw BackupError(.busy, "Another backup or restore is running; try again when it has finished.")
+        }
+        return result
+    }
+
+    /// As `exclusiveJob`, but nil at once when another job holds the lock (the scheduler's skip, R4.4).
+    func exclusiveJobIfFree<T>(_ body: () throws -> T) throws -> T? {
+        guard let lock = try JobLock.tryAcquire(dataDirectory) else { return nil }
         return try withExtendedLifetime(lock) {
             try JobRecovery(context: self).recoverInterruptedJobs()
             return try body()
         }
+    }
+
+    /// Cleans up after a job that died, unless one is running now: for commands that only read, so
+    /// that a crashed job shows as failed rather than running.
+    public func recoverIfIdle() throws {
+        _ = try exclusiveJobIfFree {}
     }
 }

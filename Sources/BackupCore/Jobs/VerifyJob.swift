@@ -42,7 +42,7 @@ public struct VerifyJob: Sendable {
                     .prepare(job.map { .backup($0) } ?? .archive(archive), into: image, progress: progress)
                 report.imageSha256 = prepared.sha256
                 report.chain = prepared.chain
-                progress?(ProgressEvent(phase: "integrity-check", bytesDone: 0, bytesTotal: 0))
+                progress?(ProgressEvent(phase: .integrityCheck, bytesDone: 0, bytesTotal: 0))
                 let connection = try SQLiteConnection(path: image.path, mode: .readOnly)
                 let problems = try connection.integrityProblems()
                 report.integrity = problems.map { $0.prefix(5).joined(separator: "; ") } ?? "ok"

@@ -109,14 +109,14 @@ struct ChainReconstructor {
                         storedPage += 1
                     }
                 },
-                progress: { done in progress?(ProgressEvent(phase: "rebuild", bytesDone: doneBytes + done, bytesTotal: totalBytes)) })
+                progress: { done in progress?(ProgressEvent(phase: .rebuild, bytesDone: doneBytes + done, bytesTotal: totalBytes)) })
             guard storedPage == stored[number], result.plainSize == UInt64(stored[number] * pageSize) else {
                 throw BackupError(.corruptArchive, "The archive of backup \(link.manifest.backupId) holds the wrong number of pages.")
             }
             doneBytes += entry.size
         }
         try POSIXFile.fsyncFile(fd)
-        progress?(ProgressEvent(phase: "checksum", bytesDone: 0, bytesTotal: 0))
+        progress?(ProgressEvent(phase: .checksum, bytesDone: 0, bytesTotal: 0))
         let sha = try Checksums.sha256(of: target)
         guard sha == last.imageSha256, try POSIXFile.fileSize(target) == last.imageSize else {
             throw BackupError(.checksumMismatch, "The database rebuilt from the chain does not match its recorded checksum; it will not be used.",

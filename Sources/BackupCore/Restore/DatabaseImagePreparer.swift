@@ -23,7 +23,7 @@ struct DatabaseImagePreparer {
             guard job.status == .succeeded, job.path != nil else {
                 throw BackupError(.invalidInput, "Backup \(job.id ?? 0) is \(job.status.rawValue) and cannot be restored.")
             }
-            return try build(try verifiedChain(to: job, progress: progress), into: image, progress: progress)
+            return try build(try verifiedChain(to: job, scratch: image.deletingLastPathComponent(), progress: progress), into: image, progress: progress)
         case .archive(let url):
             let archive = try ArchiveVerifier().verify(url, progress: progress)
             var links = [archive]
@@ -31,21 +31,23 @@ struct DatabaseImagePreparer {
                 guard let parentId = archive.manifest.parentId, let parent = try context.catalog.job(uuid: parentId) else {
                     throw BackupError(.notFound, "This incremental backup needs its parent backup \(archive.manifest.parentId ?? "?"), which is not in the catalog.")
                 }
-                links = try verifiedChain(to: parent, progress: progress) + links
+                links = try verifiedChain(to: parent, scratch: image.deletingLastPathComponent(), progress: progress) + links
             }
             return try build(links, into: image, progress: progress)
         case .databaseFile(let url):
-            progress?(ProgressEvent(phase: "copy", bytesDone: 0, bytesTotal: 0))
+            progress?(ProgressEvent(phase: .copy, bytesDone: 0, bytesTotal: 0))
             try DatabaseSnapshotter().copy(of: url, into: image)
             return Prepared(sha256: try Checksums.sha256(of: image), journalMode: nil, chain: [url.path])
         }
     }
 
-    /// Every archive from the chain's full backup to `job`, each verified against the catalog.
-    private func verifiedChain(to job: BackupJob, progress: ProgressHandler?) throws -> [VerifiedArchive] {
+    /// Every archive from the chain's full backup to `job`, each verified against the catalog; one gone
+    /// from this disk is fetched from its off-site copy into `scratch`.
+    private func verifiedChain(to job: BackupJob, scratch: URL, progress: ProgressHandler?) throws -> [VerifiedArchive] {
         try IncrementalChain(context: context).links(to: job).map { link in
             do {
-                return try ArchiveVerifier().verify(URL(fileURLWithPath: link.path!), expectedSHA256: link.sha256, progress: progress)
+                let archive = try context.archiveStore.archive(of: link, scratch: scratch, progress: progress)
+                return try ArchiveVerifier().verify(archive, expectedSHA256: link.sha256, progress: progress)
             } catch let error as BackupError where link.id != job.id {
                 throw BackupError(error.code, "Backup \(job.id ?? 0) needs backup \(link.id ?? 0), which is damaged: \(error.message)",
                                   detail: error.detail)

@@ -35,98 +35,90 @@ public struct DatabaseRestoreJob: Sendable {
     ///   staged once the archive is verified, applied after the database.
     public func run(_ source: RestoreSource, preRestoreSnapshot: Bool = true, actor: BackupContext.Actor = .system,
                     companion: (any RestoreCompanion)? = nil, progress: ProgressHandler? = nil) throws -> RestoreJob {
-        let lock = try JobLock.acquireOrThrow(context.dataDirectory)
-        defer { withExtendedLifetime(lock) {} }
-        try JobRecovery(context: context).recoverInterruptedJobs()
+        try context.exclusiveJob {
+            try runLocked(source, preRestoreSnapshot: preRestoreSnapshot, actor: actor, companion: companion, progress: progress)
+        }
+    }
+
+    private func runLocked(_ source: RestoreSource, preRestoreSnapshot: Bool, actor: BackupContext.Actor,
+                           companion: (any RestoreCompanion)?, progress: ProgressHandler?) throws -> RestoreJob {
         let target = try context.requirePOSDatabase()
-
-        var restore = RestoreJob(sourcePath: sourcePath(source), targetPath: target.path, status: .running, startedAt: context.now(),
-                                 userId: actor.userId, stationId: actor.stationId, pid: getpid())
+        var record = RestoreJob(sourcePath: sourcePath(source), targetPath: target.path, status: .running, startedAt: context.now(),
+                                userId: actor.userId, stationId: actor.stationId, pid: getpid())
         if case .backup(let job) = source {
-            restore.sourceJobId = job.id
-            restore.sourceBackupId = job.uuid
+            record.sourceJobId = job.id
+            record.sourceBackupId = job.uuid
         }
-        restore = try context.catalog.insert(restore)
-        let work = context.dataDirectory.work("restore-\(restore.id!)")
         var liveTouched = false
-        do {
-            try POSIXFile.makePrivateDirectory(work)
-            let image = work.appendingPathComponent("image.sqlite")
-            var copy: PreRestoreCopy?
-            if POSIXFile.exists(target), preRestoreSnapshot {
-                try checkSpaceForPreRestoreCopy(of: target)
-                copy = PreRestoreCopy(live: target, url: context.dataDirectory.preRestore.appendingPathComponent(
-                    "\(target.deletingPathExtension().lastPathComponent)-before-restore-\(restore.id!)-\(Timestamp.fileStamp(context.now())).sqlite"))
-            }
-            // The copy holds the sales made before it began; the POS's sales after that and before the
-            // apply are in neither database. So it is taken while the image is extracted (disk against
-            // CPU: ~3 s saved per GiB) only when nothing long comes between the two: no integrity check
-            // to run on the image, no files to stage. Otherwise right before the apply, as always.
-            let copyEarly = copy != nil && companion == nil && checkedAtBackup(source)
-            if copyEarly { progress?(ProgressEvent(phase: "pre-restore-snapshot", bytesDone: 0, bytesTotal: 0)) }
-            let (preparing, copying) = inParallel(
-                { [context] in try DatabaseImagePreparer(context: context).prepare(source, into: image, progress: progress) },
-                { if copyEarly { try copy?.take() } })
-            let prepared: DatabaseImagePreparer.Prepared
-            do {
-                prepared = try preparing.get()
-                try copying.get()
-            } catch {
-                copy?.discard()
-                throw error
-            }
-            restore.restoredImageSha256 = prepared.sha256
-            if !checkedAtBackup(source, imageSha256: prepared.sha256) {
-                progress?(ProgressEvent(phase: "integrity-check", bytesDone: 0, bytesTotal: 0))
-                try checkIntegrity(of: image)
-            }
-            if let companion {
-                guard let archive = prepared.archive else {
-                    throw BackupError(.invalidInput, "Files and config files can only be restored from a backup archive, not from a database file.")
+        return try RestoreLifecycle(context: context, actor: actor, action: "restore").run(
+            record, progress: progress, failureMessage: "The restore failed.",
+            work: { restore, work in
+                do {
+                    try restoreDatabase(source, into: target, restore: &restore, work: work, preRestoreSnapshot: preRestoreSnapshot,
+                                        companion: companion, liveTouched: &liveTouched, progress: progress)
+                } catch {
+                    companion?.discard()
+                    throw error
                 }
-                try companion.stage(from: archive, progress: progress)
-            }
-            if let copy {
-                if !copyEarly {
-                    progress?(ProgressEvent(phase: "pre-restore-snapshot", bytesDone: 0, bytesTotal: 0))
-                    try copy.take()
-                }
-                restore.preRestorePath = copy.url.path
-                try context.catalog.update(restore)
-            }
+                return "restore \(restore.id!) into \(target.path)"
+            },
+            recoverySteps: { restore in
+                recoverySteps(target: target, preRestore: restore.preRestorePath, liveTouched: liveTouched) + (companion?.recoveryNotes ?? [])
+            })
+    }
 
-            progress?(ProgressEvent(phase: "apply", bytesDone: 0, bytesTotal: 0))
-            try matchLiveFormat(image: image, target: target, journalModeOfBackup: prepared.journalMode)
-            liveTouched = true
-            try LiveDatabaseReplacer().replace(target, with: image)
-            try companion?.apply(progress: progress)
-
-            restore.status = .succeeded
-            restore.finishedAt = context.now()
-            try context.catalog.update(restore)
-            try? context.catalog.audit(AuditEntry(at: context.now(), userId: actor.userId, stationId: actor.stationId, client: actor.client,
-                                                  action: "restore", target: restore.sourcePath, outcome: "succeeded",
-                                                  detail: "restore \(restore.id!) into \(target.path)"))
-            try? FileManager.default.removeItem(at: work)
-            progress?(ProgressEvent(phase: "done", bytesDone: 1, bytesTotal: 1))
-            return restore
-        } catch {
-            let failure = BackupError.wrap(error, "The restore failed.")
-            restore.status = .failed
-            restore.finishedAt = context.now()
-            restore.error = failure.message
-            restore.errorDetail = failure.detail
-            try? context.catalog.update(restore)
-            try? FileManager.default.removeItem(at: work)
-            companion?.discard()
-            try? context.catalog.raiseAlert(.critical, kind: "restore-failed", message: "A restore failed: \(failure.message)",
-                                            detail: failure.detail, at: context.now())
-            try? context.catalog.audit(AuditEntry(at: context.now(), userId: actor.userId, stationId: actor.stationId, client: actor.client,
-                                                  action: "restore", target: restore.sourcePath, outcome: "failed", detail: failure.message))
-            throw RestoreFailure(error: failure, restore: restore,
-                                 recoverySteps: recoverySteps(target: target, preRestore: restore.preRestorePath, liveTouched: liveTouched)
-                                    + (companion?.recoveryNotes ?? []))
+    /// Everything checked, the pre-restore copy taken, then the verified image applied in one transaction.
+    private func restoreDatabase(_ source: RestoreSource, into target: URL, restore: inout RestoreJob, work: URL, preRestoreSnapshot: Bool,
+                                 companion: (any RestoreCompanion)?, liveTouched: inout Bool, progress: ProgressHandler?) throws {
+        try POSIXFile.makePrivateDirectory(work)
+        let image = work.appendingPathComponent("image.sqlite")
+        var copy: PreRestoreCopy?
+        if POSIXFile.exists(target), preRestoreSnapshot {
+            try checkSpaceForPreRestoreCopy(of: target)
+            copy = PreRestoreCopy(live: target, url: context.dataDirectory.preRestore.appendingPathComponent(
+                "\(target.deletingPathExtension().lastPathComponent)-before-restore-\(restore.id!)-\(Timestamp.fileStamp(context.now())).sqlite"))
         }
+        // The copy holds the sales made before it began; the POS's sales after that and before the
+        // apply are in neither database. So it is taken while the image is extracted (disk against
+        // CPU: ~3 s saved per GiB) only when nothing long comes between the two: no integrity check
+        // to run on the image, no files to stage. Otherwise right before the apply, as always.
+        let copyEarly = copy != nil && companion == nil && checkedAtBackup(source)
+        if copyEarly { progress?(ProgressEvent(phase: .preRestoreSnapshot, bytesDone: 0, bytesTotal: 0)) }
+        let (preparing, copying) = inParallel(
+            { [context] in try DatabaseImagePreparer(context: context).prepare(source, into: image, progress: progress) },
+            { if copyEarly { try copy?.take() } })
+        let prepared: DatabaseImagePreparer.Prepared
+        do {
+            prepared = try preparing.get()
+            try copying.get()
+        } catch {
+            copy?.discard()
+            throw error
+        }
+        restore.restoredImageSha256 = prepared.sha256
+        if !checkedAtBackup(source, imageSha256: prepared.sha256) {
+            try checkIntegrity(of: image, progress: progress)
+        }
+        if let companion {
+            guard let archive = prepared.archive else {
+                throw BackupError(.invalidInput, "Files and config files can only be restored from a backup archive, not from a database file.")
+            }
+            try companion.stage(from: archive, progress: progress)
+        }
+        if let copy {
+            if !copyEarly {
+                progress?(ProgressEvent(phase: .preRestoreSnapshot, bytesDone: 0, bytesTotal: 0))
+                try copy.take()
+            }
+            restore.preRestorePath = copy.url.path
+            try context.catalog.update(restore)
+        }
+
+        progress?(ProgressEvent(phase: .apply, bytesDone: 0, bytesTotal: 0))
+        try matchLiveFormat(image: image, target: target, journalModeOfBackup: prepared.journalMode)
+        liveTouched = true
+        try LiveDatabaseReplacer().replace(target, with: image)
+        try companion?.apply(progress: progress)
     }
 
     private func sourcePath(_ source: RestoreSource) -> String {
@@ -144,9 +136,9 @@ public struct DatabaseRestoreJob: Sendable {
         return imageSha256 == nil || recorded == imageSha256
     }
 
-    private func checkIntegrity(of image: URL) throws {
+    private func checkIntegrity(of image: URL, progress: ProgressHandler?) throws {
         let connection = try SQLiteConnection(path: image.path, mode: .readOnly)
-        if let problems = try connection.integrityProblems() {
+        if let problems = try connection.integrityProblems(progress: progress) {
             throw BackupError(.corruptArchive, "The database in the backup fails SQLite's integrity check and will not be restored.",
                               detail: problems.prefix(5).joined(separator: "; "))
         }

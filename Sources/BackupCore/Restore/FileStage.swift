@@ -80,7 +80,7 @@ final class FileStage {
             try extract(entry, expected: item, to: staging.appendingPathComponent(staged), owner: owner, reader: archive.reader)
             items.append(Item(relative: relative, staged: staged, size: item.size))
             done += item.size
-            if number % 256 == 0 { progress?(ProgressEvent(phase: "extract-files", bytesDone: done, bytesTotal: total)) }
+            if number % 256 == 0 { progress?(ProgressEvent(phase: .extractFiles, bytesDone: done, bytesTotal: total)) }
         }
         try syncFileSystem(staging)
     }
@@ -107,7 +107,7 @@ final class FileStage {
             }
             renamed += 1
             done += item.size
-            if number % 256 == 0 { progress?(ProgressEvent(phase: "restore-files", bytesDone: done, bytesTotal: 0)) }
+            if number % 256 == 0 { progress?(ProgressEvent(phase: .restoreFiles, bytesDone: done, bytesTotal: 0)) }
         }
         outcome.restored = items.count
         outcome.bytes = done

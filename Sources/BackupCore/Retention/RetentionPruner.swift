@@ -22,6 +22,11 @@ public struct RetentionPruner: Sendable {
         return decisions
     }
 
+    /// `prune` as a job of its own: with the job lock, after crash recovery (`caps-backup prune`).
+    public func pruneExclusively(settings: BackupSettings) throws -> [RetentionDecision] {
+        try context.exclusiveJob { try prune(settings: settings) }
+    }
+
     /// Deletes newest first, so that if this stops half-way (an error, a crash) no remaining
     /// incremental has lost its parent. Stops at the first error. Each backup is read again before
     /// it is deleted; one that is no longer a succeeded backup is left alone.

@@ -35,8 +35,8 @@ public final class JobCoordinator: Sendable {
             // The caller sees a failure to start in the response: no alert for it.
             try Self.record(BackupRunner(context: context).run(kind, trigger: .api, actor: actor, alertOnFailure: false, progress: progress),
                             monitor: monitor)
-        } findRecord: { [context] in
-            try context.catalog.runningJobs().first { $0.pid == getpid() }.map { JobOutcome.backup($0) }
+        } findRecord: { [context] id in
+            try context.catalog.job(id: id).map { JobOutcome.backup($0) }
         }
         guard case .backup(let job) = started else { throw APIError.from(BackupError(.database, "The job record is missing.")) }
         return job
@@ -61,8 +61,8 @@ public final class JobCoordinator: Sendable {
                 guard let restore = failure.restore else { throw failure.error }
                 return .restore(restore, recoverySteps: failure.recoverySteps)
             }
-        } findRecord: { [context] in
-            try context.catalog.runningRestores().first { $0.pid == getpid() }.map { JobOutcome.restore($0, recoverySteps: nil) }
+        } findRecord: { [context] id in
+            try context.catalog.restoreJob(id: id).map { JobOutcome.restore($0, recoverySteps: nil) }
         }
         guard case .restore(let restore, let steps, let files) = started else { throw APIError.from(BackupError(.database, "The restore record is missing.")) }
         return (restore, steps, files)
@@ -77,12 +77,10 @@ public final class JobCoordinator: Sendable {
     // MARK: The shared part
 
     /// Claims the slot, runs `work` on a thread, and returns the job's record as soon as there is
-    /// one: the job's first progress event comes after it has inserted its row, so at that point the
-    /// running row with this process's id is this job (the job lock is held, and start-up recovery
-    /// has failed any older running row).
+    /// one: every job's first event (`.started`) carries its record's id, which `findRecord` reads.
     private func launch(_ monitor: JobMonitor,
                         work: @escaping @Sendable (@escaping ProgressHandler) throws -> JobOutcome,
-                        findRecord: @escaping @Sendable () throws -> JobOutcome?) async throws -> JobOutcome {
+                        findRecord: @escaping @Sendable (_ id: Int64) throws -> JobOutcome?) async throws -> JobOutcome {
         let claimed = slot.withLock { state -> Bool in
             guard state.monitor == nil else { return false }
             state = (monitor, nil)
@@ -91,12 +89,16 @@ public final class JobCoordinator: Sendable {
         guard claimed else { throw APIError.busy }
 
         let started = OnceSignal()
+        let recordId = Locked<Int64?>(nil)
         let failure = Locked<(any Error)?>(nil)
         let thread = Thread { [slot, hub] in
             do {
                 let outcome = try work { event in
+                    if event.phase == .started, let id = event.recordId {
+                        recordId.withLock { $0 = id }
+                        started.fire()
+                    }
                     monitor.record(event)
-                    started.fire()
                 }
                 if let key = Self.key(outcome) { hub.register(monitor, for: key) }
                 monitor.finish(outcome)
@@ -113,7 +115,7 @@ public final class JobCoordinator: Sendable {
 
         if let error = failure.current { throw error }
         if let outcome = monitor.finalOutcome { return outcome }
-        if let outcome = try await Blocking.run(findRecord), let key = Self.key(outcome) {
+        if let id = recordId.current, let outcome = try await Blocking.run({ try findRecord(id) }), let key = Self.key(outcome) {
             hub.register(monitor, for: key)
             slot.withLock { state in if state.monitor === monitor { state.key = key } }
             return outcome
@@ -176,8 +178,8 @@ extension JobCoordinator: BackupRunning {
                                                                  alertOnFailure: alertOnFailure, progress: progress)
                 result.withLock { $0 = outcome }
                 return try Self.record(outcome, monitor: monitor)
-            } findRecord: { [context] in
-                try context.catalog.runningJobs().first { $0.pid == getpid() }.map { JobOutcome.backup($0) }
+            } findRecord: { [context] id in
+                try context.catalog.job(id: id).map { JobOutcome.backup($0) }
             }
         } catch {
             if result.current == nil { return .skipped(reason: "a backup or restore started from the dashboard is running") }

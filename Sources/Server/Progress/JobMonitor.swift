@@ -18,7 +18,7 @@ public enum JobKey: Hashable, Sendable, CustomStringConvertible {
 public struct ProgressUpdate: Codable, Sendable, Equatable {
     /// Increases by one with every update of the job: a client sees them in order.
     public var seq: Int
-    public var phase: String
+    public var phase: ProgressPhase
     public var bytesDone: UInt64
     public var bytesTotal: UInt64
     /// Seconds left in this phase, from its pace so far; absent while it cannot be estimated.
@@ -33,7 +33,7 @@ public struct JobLogLine: Codable, Sendable, Equatable {
     public var at: Date
     public var level: String
     public var message: String
-    public var phase: String?
+    public var phase: ProgressPhase?
     public var bytesDone: UInt64?
     public var bytesTotal: UInt64?
 }
@@ -84,17 +84,18 @@ public final class JobMonitor: @unchecked Sendable {
     // MARK: Reporting (from the job's thread)
 
     func record(_ event: ProgressEvent) {
+        guard event.phase != .started else { return }  // the job's record id, for the coordinator: not a step
         let at = now()
         lock.lock()
         defer { lock.unlock() }
         let newPhase = phases.last?.phase != event.phase
         if newPhase {
             if let previous = phases.last {
-                appendLog(JobLogLine(at: at, level: "info", message: "\(previous.phase) finished in \(Self.seconds(at.timeIntervalSince(phaseStartedAt)))",
+                appendLog(JobLogLine(at: at, level: "info", message: "\(previous.phase.rawValue) finished in \(Self.seconds(at.timeIntervalSince(phaseStartedAt)))",
                                      phase: previous.phase, bytesDone: previous.bytesDone, bytesTotal: previous.bytesTotal))
             }
             phaseStartedAt = at
-            appendLog(JobLogLine(at: at, level: "info", message: "\(event.phase) started", phase: event.phase,
+            appendLog(JobLogLine(at: at, level: "info", message: "\(event.phase.rawValue) started", phase: event.phase,
                                  bytesDone: event.bytesDone, bytesTotal: event.bytesTotal))
         } else if at.timeIntervalSince(lastPassedOn) < Self.minimumInterval, event.bytesDone < event.bytesTotal {
             phases[phases.count - 1].bytesDone = event.bytesDone
@@ -119,7 +120,7 @@ public final class JobMonitor: @unchecked Sendable {
         let at = now()
         lock.lock()
         if let phase = phases.last {
-            appendLog(JobLogLine(at: at, level: "info", message: "\(phase.phase) finished in \(Self.seconds(at.timeIntervalSince(phaseStartedAt)))",
+            appendLog(JobLogLine(at: at, level: "info", message: "\(phase.phase.rawValue) finished in \(Self.seconds(at.timeIntervalSince(phaseStartedAt)))",
                                  phase: phase.phase, bytesDone: phase.bytesDone, bytesTotal: phase.bytesTotal))
         }
         appendLog(Self.finalLine(outcome, at: at, took: at.timeIntervalSince(startedAt)))

@@ -80,7 +80,7 @@ struct ProgressRoutes {
                         break
                     }
                     seq += 1
-                    let update = ProgressUpdate(seq: seq, phase: "running", bytesDone: 0, bytesTotal: 0, etaSeconds: nil,
+                    let update = ProgressUpdate(seq: seq, phase: .running, bytesDone: 0, bytesTotal: 0, etaSeconds: nil,
                                                 elapsedSeconds: Date().timeIntervalSince(started).rounded(toPlaces: 3), at: Date())
                     try await writer.write(ServerSentEvents.event("progress", id: seq, data: update))
                     try await Task.sleep(for: Self.pollInterval)
@@ -108,13 +108,13 @@ enum JobLogs {
         var lines = [JobLogLine(at: job.startedAt, level: "info",
                                 message: "Backup \(job.id ?? 0) of kind \(job.kind.rawValue) started (\(job.trigger.rawValue), user \(job.userId ?? "-"), station \(job.stationId ?? "-"))")]
         if let start = job.snapshotStartedAt, let end = job.snapshotFinishedAt {
-            lines.append(JobLogLine(at: end, level: "info", message: "snapshot taken in \(JobMonitor.seconds(end.timeIntervalSince(start)))", phase: "snapshot"))
+            lines.append(JobLogLine(at: end, level: "info", message: "snapshot taken in \(JobMonitor.seconds(end.timeIntervalSince(start)))", phase: .snapshot))
         }
         if let finished = job.finishedAt {
             lines.append(JobMonitor.finalLine(.backup(job), at: finished, took: finished.timeIntervalSince(job.startedAt)))
         }
         if let checked = job.integrityCheckedAt, let result = job.integrityCheck {
-            lines.append(JobLogLine(at: checked, level: result == "ok" ? "info" : "error", message: "database integrity check: \(result)", phase: "integrity-check"))
+            lines.append(JobLogLine(at: checked, level: result == "ok" ? "info" : "error", message: "database integrity check: \(result)", phase: .integrityCheck))
         }
         if let deleted = job.deletedAt {
             lines.append(JobLogLine(at: deleted, level: "info", message: "archive deleted (\(job.deletedBy ?? "-"))"))
@@ -126,7 +126,7 @@ enum JobLogs {
         var lines = [JobLogLine(at: restore.startedAt, level: "info",
                                 message: "Restore \(restore.id ?? 0) of \(URL(fileURLWithPath: restore.sourcePath).lastPathComponent) into \(restore.targetPath) started (user \(restore.userId ?? "-"), station \(restore.stationId ?? "-"))")]
         if let pre = restore.preRestorePath {
-            lines.append(JobLogLine(at: restore.startedAt, level: "info", message: "pre-restore copy kept at \(pre)", phase: "pre-restore-snapshot"))
+            lines.append(JobLogLine(at: restore.startedAt, level: "info", message: "pre-restore copy kept at \(pre)", phase: .preRestoreSnapshot))
         }
         if let finished = restore.finishedAt {
             lines.append(JobMonitor.finalLine(.restore(restore, recoverySteps: nil), at: finished, took: finished.timeIntervalSince(restore.startedAt)))

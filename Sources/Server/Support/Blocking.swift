@@ -1,3 +1,4 @@
+import BackupCore
 import Foundation
 
 /// Runs blocking work (SQLite through GRDB, file reads and writes, archive verification) off
@@ -12,23 +13,6 @@ enum Blocking {
             queue.async { continuation.resume(with: Result { try body() }) }
         }
     }
-}
-
-/// A value shared between threads, guarded by a lock. (`Synchronization.Mutex` needs macOS 15;
-/// the package still declares macOS 14.)
-final class Locked<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-
-    init(_ value: Value) { self.value = value }
-
-    func withLock<T>(_ body: (inout Value) throws -> T) rethrows -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&value)
-    }
-
-    var current: Value { withLock { $0 } }
 }
 
 /// Fires once; any number of tasks can wait for it, before or after it fired.

@@ -1,46 +1,44 @@
-import BackupCore
 import Foundation
 import GRDB
 
-/// Read queries the API needs beyond `Catalog`'s own: paging, look-ups by id, and the aggregates of
-/// the overview and /metrics. Read-only, over the catalog's records and columns.
-/// (Candidates for `Catalog` itself if another module needs them.)
+/// The read queries the dashboard and /metrics ask for: look-ups by id, paging, and the overview's
+/// aggregates. Named here so that no caller outside the catalog writes SQL against its schema.
 extension Catalog {
-    func restoreJob(id: Int64) throws -> RestoreJob? {
+    public func restoreJob(id: Int64) throws -> RestoreJob? {
         try database.read { db in try RestoreJob.fetchOne(db, key: id) }
     }
 
-    func restoreJobs(limit: Int, offset: Int) throws -> [RestoreJob] {
+    public func restoreJobs(limit: Int = 100, offset: Int = 0) throws -> [RestoreJob] {
         try database.read { db in try RestoreJob.order(Column("id").desc).limit(limit, offset: offset).fetchAll(db) }
     }
 
-    func auditLog(limit: Int, offset: Int) throws -> [AuditEntry] {
+    public func auditLog(limit: Int = 100, offset: Int = 0) throws -> [AuditEntry] {
         try database.read { db in try AuditEntry.order(Column("id").desc).limit(limit, offset: offset).fetchAll(db) }
     }
 
-    func alert(id: Int64) throws -> Alert? {
+    public func alert(id: Int64) throws -> Alert? {
         try database.read { db in try Alert.fetchOne(db, key: id) }
     }
 
     /// Archives on local disk: how many and how many bytes.
-    func localArchiveUsage() throws -> (count: Int, bytes: Int64) {
+    public func localArchiveUsage() throws -> (count: Int, bytes: Int64) {
         try database.read { db in
             let row = try Row.fetchOne(db, sql: "SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM backup_job WHERE status = 'succeeded'")
             return (row?["n"] ?? 0, row?["bytes"] ?? 0)
         }
     }
 
-    struct KindStatistics: Sendable {
-        var kind: String
-        var lastSuccessAt: Date?
-        var lastSuccessDuration: Double?
-        var lastSuccessSize: Int64?
-        var failures: Int
-        var successes: Int
+    public struct KindStatistics: Sendable {
+        public var kind: String
+        public var lastSuccessAt: Date?
+        public var lastSuccessDuration: Double?
+        public var lastSuccessSize: Int64?
+        public var failures: Int
+        public var successes: Int
     }
 
     /// Per kind: the newest successful backup (when, how long, how big) and the count of failures.
-    func kindStatistics() throws -> [KindStatistics] {
+    public func kindStatistics() throws -> [KindStatistics] {
         try database.read { db in
             var result: [String: KindStatistics] = [:]
             for row in try Row.fetchAll(db, sql: """
@@ -62,12 +60,12 @@ extension Catalog {
         }
     }
 
-    func openAlertCount() throws -> Int {
+    public func openAlertCount() throws -> Int {
         try database.read { db in try Alert.filter(Column("acknowledged_at") == nil).fetchCount(db) }
     }
 
     /// Bytes of archives copied to remote destinations and still there.
-    func uploadedBytes() throws -> Int64 {
+    public func uploadedBytes() throws -> Int64 {
         try database.read { db in
             try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(size), 0) FROM backup_dest_object WHERE remote_id IS NOT NULL AND deleted_at IS NULL") ?? 0
         }

@@ -1,0 +1,61 @@
+import Foundation
+
+/// Drains the outbox of one destination: every pending off-site copy (`backup_dest_object`, written in
+/// the transaction that made its backup succeed) is uploaded, resuming a session an earlier attempt
+/// left, checked (size, and the checksum when the destination reports SHA-256), and recorded with its
+/// remote id. A failure never touches the local backup: the copy stays pending for the next run with
+/// its attempt counted and its error kept, or becomes `failed` when trying again cannot help.
+public struct OffsiteCopier: Sendable {
+    public let context: BackupContext
+    public let destination: any Destination
+
+    public init(context: BackupContext, destination: any Destination) {
+        self.context = context
+        self.destination = destination
+    }
+
+    /// - Returns: every copy tried, as recorded afterwards.
+    public func copyPending(progress: ProgressHandler? = nil) async throws -> [BackupDestObject] {
+        var done: [BackupDestObject] = []
+        for pending in try context.catalog.pendingCopies(to: destination.name) {
+            guard let job = try context.catalog.job(id: pending.jobId), job.status == .succeeded else { continue }
+            done.append(await copy(job, pending, progress: progress))
+        }
+        return done
+    }
+
+    private func copy(_ job: BackupJob, _ pending: BackupDestObject, progress: ProgressHandler?) async -> BackupDestObject {
+        var copy = pending
+        copy.attempts += 1
+        copy.lastAttemptAt = context.now()
+        context.record { try context.catalog.update(copy) }
+        do {
+            let request = try UploadRequest.archive(job, store: context.host)
+            let catalog = context.catalog
+            let session = Locked(copy)
+            let object = try await destination.put(request, resuming: copy.uploadSession, onSession: { id in
+                let updated = session.withLock { $0.uploadSession = id; return $0 }
+                try? catalog.update(updated)
+            }, progress: { done in progress?(ProgressEvent(phase: .upload, bytesDone: done, bytesTotal: request.size)) })
+            copy.uploadSession = nil
+            guard object.size == request.size,
+                  object.checksum?.algorithm != .sha256 || object.checksum?.value == job.sha256 else {
+                throw DestinationError(.permanent, "The copy on \(destination.name) does not match the archive (\(object.size) bytes).")
+            }
+            copy.remoteId = object.id
+            copy.remoteChecksum = object.checksum
+            copy.status = .uploaded
+            copy.uploadedAt = context.now()
+            copy.verifiedAt = context.now()
+            copy.error = nil
+        } catch let error as DestinationError {
+            copy.error = error.message
+            copy.status = error.isTransient || error.kind == .rateLimited ? .pending : .failed
+        } catch {
+            copy.error = BackupError.wrap(error, "The upload failed.").message
+            copy.status = .pending
+        }
+        context.record { try context.catalog.update(copy) }
+        return copy
+    }
+}

@@ -1,0 +1,18 @@
+import Foundation
+
+/// A value shared between threads, guarded by a lock. (`Synchronization.Mutex` needs macOS 15;
+/// the package still declares macOS 14.)
+public final class Locked<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+
+    public init(_ value: Value) { self.value = value }
+
+    public func withLock<T>(_ body: (inout Value) throws -> T) rethrows -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&value)
+    }
+
+    public var current: Value { withLock { $0 } }
+}

@@ -1,1 +1,0 @@
-// Local destination lands with the Drive issue; the protocol lives here.
