@@ -31,8 +31,9 @@ let package = Package(
                 "CLibDeflate",
                 "CSQLiteShims",
             ]),
-        // Where archives end up: local disk now, Google Drive later.
-        .target(name: "Destinations", dependencies: ["BackupCore"]),
+        // Where archives are copied off this server: one folder per backend (Local/, InMemory/; Google Drive next),
+        // each behind BackupCore's `Destination` protocol and checked by one contract suite.
+        .target(name: "Destinations", dependencies: ["BackupCore", .product(name: "Crypto", package: "swift-crypto")]),
         // A realistic POS store for demos, tests and benchmarks: seeder and write simulator.
         .target(name: "DemoStore", dependencies: [
             .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift"),
@@ -57,6 +58,7 @@ let package = Package(
             ]),
         .testTarget(name: "BackupCoreTests", dependencies: ["BackupCore"]),
         .testTarget(name: "DemoStoreTests", dependencies: ["DemoStore"]),
+        .testTarget(name: "DestinationsTests", dependencies: ["Destinations", "BackupCore"]),
         .testTarget(name: "EndToEndTests", dependencies: ["BackupCore", "DemoStore"]),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "BackupCore"]),
         .testTarget(
