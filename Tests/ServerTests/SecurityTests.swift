@@ -1,0 +1,227 @@
+import BackupCore
+import Foundation
+import Hummingbird
+import HTTPTypes
+import Logging
+import NIOEmbedded
+@testable import Server
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// Issue 12, the server's findings: connection limits (3), demo mode (4), uploads (7), Host checks
+// (8), audit gaps (9), weak secrets (11), base64url, nosniff and the unit (12).
+
+/// One raw keep-alive connection, for what the one-request `HTTP` client cannot show: a connection
+/// that stays open and idle, several requests on one connection, a reset instead of a close.
+final class RawConnection: @unchecked Sendable {
+    let fd: Int32
+    let port: Int
+
+    init(port: Int) throws {
+        self.port = port
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TestFailure("socket: \(errno)") }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { close(fd); throw TestFailure("connect: errno \(errno)") }
+    }
+
+    deinit { close(fd) }
+
+    func send(_ text: String) throws {
+        let data = Array(text.utf8)
+        var offset = 0
+        while offset < data.count {
+            let n = data.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, data.count - offset, Int32(MSG_NOSIGNAL)) }
+            guard n > 0 else { throw TestFailure("send: errno \(errno)") }
+            offset += n
+        }
+    }
+
+    func get(_ path: String, host: String? = nil) throws {
+        try send("GET \(path) HTTP/1.1\r\nHost: \(host ?? "127.0.0.1:\(port)")\r\n\r\n")
+    }
+
+    private var buffered: [UInt8] = []
+
+    /// Runs a blocking call on a dispatch queue: the cooperative pool (two threads here) runs the server.
+    private func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
+        }
+    }
+
+    func read(until marker: String, timeout: TimeInterval = 20) async throws -> String {
+        try await offPool { try self.blockingRead(until: marker, timeout: timeout) }
+    }
+
+    func readResponse(timeout: TimeInterval = 20) async throws -> HTTP.Response {
+        try await offPool { try self.blockingReadResponse(timeout: timeout) }
+    }
+
+    func closedByServer(within timeout: TimeInterval) async throws -> Bool {
+        try await offPool { try self.blockingClosedByServer(within: timeout) }
+    }
+
+    /// Reads until `marker` has arrived; everything read so far (kept for `readResponse`).
+    private func blockingRead(until marker: String, timeout: TimeInterval) throws -> String {
+        let deadline = Date().addingTimeInterval(timeout)
+        while !String(decoding: buffered, as: UTF8.self).contains(marker) {
+            guard Date() < deadline, let bytes = try receive(timeout: max(0.01, deadline.timeIntervalSinceNow)) else {
+                throw TestFailure("\(marker) did not arrive within \(timeout) s")
+            }
+            guard !bytes.isEmpty else { throw TestFailure("closed before \(marker)") }
+            buffered += bytes
+        }
+        return String(decoding: buffered, as: UTF8.self)
+    }
+
+    /// Waits up to `timeout` for bytes; nil when none came.
+    private func receive(timeout: TimeInterval) throws -> [UInt8]? {
+        var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        let ready = poll(&poller, 1, Int32(timeout * 1000))
+        guard ready > 0 else { return nil }
+        var buffer = [UInt8](repeating: 0, count: 64 << 10)
+        let n = recv(fd, &buffer, buffer.count, 0)
+        if n < 0 { return errno == ECONNRESET ? [] : nil }
+        return Array(buffer[0..<n])
+    }
+
+    /// One response on this connection (it stays open).
+    private func blockingReadResponse(timeout: TimeInterval) throws -> HTTP.Response {
+        var parser = ResponseParser(onBody: nil)
+        if !buffered.isEmpty { try parser.feed(buffered[...]); buffered = [] }
+        let deadline = Date().addingTimeInterval(timeout)
+        while !parser.complete {
+            guard Date() < deadline, let bytes = try receive(timeout: max(0.01, deadline.timeIntervalSinceNow)) else {
+                throw TestFailure("no complete response within \(timeout) s")
+            }
+            if bytes.isEmpty { break }
+            try parser.feed(bytes[...])
+        }
+        guard let response = parser.response else { throw TestFailure("connection closed before a response") }
+        return response
+    }
+
+    /// True when the server closes the connection within `timeout` (bounded: the idle timeout under test is short).
+    private func blockingClosedByServer(within timeout: TimeInterval) throws -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            guard let bytes = try receive(timeout: max(0.01, deadline.timeIntervalSinceNow)) else { continue }
+            if bytes.isEmpty { return true }
+        }
+        return false
+    }
+
+    /// True when a response (or a close) has arrived and not been read.
+    var hasBytesWaiting: Bool {
+        var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return !buffered.isEmpty || poll(&poller, 1, 0) > 0
+    }
+
+    /// Closes with a reset (SO_LINGER 0): the client is gone before the server can answer.
+    func reset() {
+        var option = linger(l_onoff: 1, l_linger: 0)
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &option, socklen_t(MemoryLayout<linger>.size))
+        shutdown(fd, Int32(SHUT_RDWR))
+    }
+}
+
+/// How many connections wait, not yet accepted, in the listen queue of `port` (Linux: the
+/// `rx_queue` of a LISTEN socket in /proc/net/tcp is its accept backlog).
+func acceptQueueLength(port: Int) throws -> Int {
+    let table = try String(contentsOfFile: "/proc/net/tcp", encoding: .utf8)
+    let local = String(format: ":%04X", port)
+    for line in table.split(separator: "\n").dropFirst() {
+        let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+        guard fields.count > 4, fields[1].hasSuffix(local), fields[3] == "0A" else { continue }
+        return Int(fields[4].split(separator: ":")[1], radix: 16) ?? 0
+    }
+    throw TestFailure("no listening socket on port \(port)")
+}
+
+/// Runs the server as `serve` does (not through HummingbirdTesting, whose live mode rebuilds the
+/// application configuration and drops the connection cap).
+func runDirectly<T: Sendable>(_ server: CapsServer, _ body: @Sendable (Int) async throws -> T) async throws -> T {
+    let (ports, continuation) = AsyncStream<Int>.makeStream()
+    let application = server.makeApplication { port in continuation.yield(port) }
+    return try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await application.runService(gracefulShutdownSignals: []) }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next() else { throw TestFailure("the server did not start") }
+        do {
+            let value = try await body(port)
+            group.cancelAll()
+            return value
+        } catch {
+            group.cancelAll()
+            throw error
+        }
+    }
+}
+
+/// Runs `caps-backup serve` expecting it to refuse to start: its exit status and stderr.
+func serveRefusal(_ arguments: [String], environment extra: [String: String] = [:]) async throws -> (status: Int32, stderr: String) {
+    // Waited for on a dispatch queue: the cooperative pool (two threads) runs the other tests' servers.
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(with: Result { try blockingServeRefusal(arguments, environment: extra) }) }
+    }
+}
+
+private func blockingServeRefusal(_ arguments: [String], environment extra: [String: String]) throws -> (status: Int32, stderr: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: ChildServer.binary)
+    process.arguments = ["serve", "--no-scheduler"] + arguments
+    var environment = ProcessInfo.processInfo.environment
+    environment["CAPS_JWT_SECRET"] = nil
+    environment.merge(extra) { $1 }
+    process.environment = environment
+    let err = Pipe()
+    process.standardError = err
+    process.standardOutput = FileHandle.nullDevice
+    try process.run()
+    let finished = DispatchSemaphore(value: 0)
+    process.terminationHandler = { _ in finished.signal() }
+    if finished.wait(timeout: .now() + 60) == .timedOut {
+        process.terminate()
+        throw TestFailure("caps-backup serve \(arguments) started instead of refusing")
+    }
+    let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    return (process.terminationStatus, text)
+}
+
+/// The repository's root (for the shipped unit and example config).
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+/// A store whose catalog and audit log run on a clock the test moves.
+final class TestClock: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = Date(timeIntervalSince1970: 1_800_000_000)
+    var now: Date { lock.withLock { value } }
+    func advance(_ seconds: TimeInterval) { lock.withLock { value += seconds } }
+}
+
+@Suite("Security: secrets, tokens, headers (issue 12, findings 11 and 12)", .serialized)
+struct SecretAndTokenTests {
+    @Test func nonCanonicalBase64URLIsRefused() throws {
+        let verifier = JWTVerifier(hs256Secret: testSecret)
+        let token = Tokens.make("admin", permissions: [Permission.manageSettings])
+        #expect(try verifier.verify(token).userId == "admin")
+        // A 32-byte signature is 43 characters: the last one carries 4 bits and 2 unused ones.
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+        let last = token.last!
+        let twin = String(token.dropLast()) + String(alphabet[alphabet.firstIndex(of: last)! ^ 1])
+        #expect(Base64URL.decode(twin.split(separator: ".")[2]) == nil)
+        #expect(throws: JWTVerifier.Failure.self) { try verifier.verify(twin) }
+        #expect(Base64URL.decode("AA") == [0])
+        for spelling in ["AB", "AP", "AAB", "-_9"] { #expect(Base64URL.decode(Substring(spelling)) == nil, "\(spelling)") }
+    }
+
+}
