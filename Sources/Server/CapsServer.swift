@@ -26,7 +26,13 @@ public struct CapsServer: Sendable {
     public let coordinator: JobCoordinator
     let services: APIServices
 
+    /// - Throws: a configuration error for a weak JWT secret (under 32 bytes, or the example file's
+    ///   placeholder), and for no key at all.
     public init(configuration: ServerConfiguration, context: BackupContext, logger: Logger = Logger(label: "caps-backup.server")) throws {
+        var configuration = configuration
+        if !configuration.demo {
+            try ServerConfiguration.checkSecret(configuration.jwtSecret)
+        }
         let verifier = JWTVerifier(hs256Secret: configuration.jwtSecret, ed25519PublicKey: configuration.jwtPublicKey, now: configuration.now)
         guard verifier.hasKeys else {
             throw BackupError(.configuration,

@@ -54,6 +54,23 @@ public struct ServerConfiguration: Sendable {
         jwtPublicKey = key
     }
 
+    /// The secret of `deploy/caps-backup.toml.example`, refused as a real one.
+    public static let placeholderSecret = "replace with the POS's secret"
+    public static let minimumSecretBytes = 32
+
+    /// Refuses a secret a forger could guess: shorter than 32 bytes, or the example file's placeholder.
+    public static func checkSecret(_ secret: String?) throws {
+        guard let secret else { return }
+        if secret.trimmingCharacters(in: .whitespaces).lowercased() == placeholderSecret.lowercased() {
+            throw BackupError(.configuration,
+                              "The JWT secret is still the example file's placeholder: set [auth] jwt_secret (or CAPS_JWT_SECRET) to the secret the POS signs its tokens with.")
+        }
+        guard secret.utf8.count >= minimumSecretBytes else {
+            throw BackupError(.configuration,
+                              "The JWT secret is \(secret.utf8.count) bytes; at least \(minimumSecretBytes) are required (a short secret can be guessed, and with it anyone can forge tokens). Give the POS and caps-backup a long random secret, e.g. from `openssl rand -hex 32`.")
+        }
+    }
+
     /// A random secret for demo mode when none is configured (printed, so tokens can be made by hand).
     public static func randomSecret() -> String {
         SymmetricKey(size: .bits256).withUnsafeBytes { bytes in bytes.map { String(format: "%02x", $0) }.joined() }

@@ -14,8 +14,8 @@ struct ServeCommand: AsyncParsableCommand {
         discussion: """
             Tokens: the POS signs bearer JWTs with the secret in [auth] jwt_secret or CAPS_JWT_SECRET (HS256), \
             or with an Ed25519 key whose public half is in CAPS_JWT_ED25519_PUBLIC_KEY (base64). Every /api/v1 route \
-            needs the MANAGE_SETTINGS permission. With --demo, /login mints tokens for the users admin and cashier \
-            (a secret is generated and printed when none is configured).
+            needs the MANAGE_SETTINGS permission. The secret must be at least 32 bytes. With --demo, /login mints tokens \
+            for the users admin and cashier (a secret is generated and printed when none is configured).
             """)
 
     @Option(name: .long, help: "HOST:PORT to listen on (default: [service] listen, else \(ServiceConfig.defaultListen)); port 0 picks a free one.")
@@ -49,9 +49,6 @@ struct ServeCommand: AsyncParsableCommand {
         if demo, server.jwtSecret == nil {
             server.jwtSecret = ServerConfiguration.randomSecret()
             Output.error("Demo mode: generated JWT secret \(server.jwtSecret!) (set CAPS_JWT_SECRET to choose one).")
-        }
-        if let secret = server.jwtSecret, secret.utf8.count < 32 {
-            Output.error("Warning: the JWT secret is shorter than 32 bytes; a longer random secret is much harder to guess.")
         }
         server.demo = demo
         server.maxUploadBytes = Int64(maxUploadMB) << 20

@@ -210,6 +210,29 @@ final class TestClock: @unchecked Sendable {
 
 @Suite("Security: secrets, tokens, headers (issue 12, findings 11 and 12)", .serialized)
 struct SecretAndTokenTests {
+    @Test func weakSecretsAreRefused() throws {
+        for weak in ["s3cret", String(repeating: "a", count: 31), ServerConfiguration.placeholderSecret, "Replace with the POS's secret "] {
+            let error = #expect(throws: BackupError.self, "\(weak)") { _ = try TestStore { $0.jwtSecret = weak } }
+            #expect(error?.code == .configuration)
+        }
+        #expect(throws: Never.self) { _ = try TestStore { $0.jwtSecret = String(repeating: "k", count: 32) } }
+        // Demo mode ignores the configured secret, so a short one does not matter there.
+        #expect(throws: Never.self) { _ = try TestStore { $0.demo = true; $0.jwtSecret = "short" } }
+    }
+
+    @Test func serveRefusesToStartWithAWeakSecret() async throws {
+        let dir = TemporaryDirectory()
+        let short = try await serveRefusal(["--listen", "127.0.0.1:0", "--data-dir", dir.path("data").path], environment: ["CAPS_JWT_SECRET": "short"])
+        #expect(short.status != 0)
+        #expect(short.stderr.contains("at least 32"), "\(short.stderr)")
+        let example = try String(contentsOf: repositoryRoot.appendingPathComponent("deploy/caps-backup.toml.example"), encoding: .utf8)
+            .replacingOccurrences(of: "/var/lib/caps-backup", with: dir.path("data").path)
+        try Data(example.utf8).write(to: dir.path("caps.toml"))
+        let placeholder = try await serveRefusal(["--config", dir.path("caps.toml").path, "--listen", "127.0.0.1:0"])
+        #expect(placeholder.status != 0)
+        #expect(placeholder.stderr.contains("placeholder"), "\(placeholder.stderr)")
+    }
+
     @Test func nonCanonicalBase64URLIsRefused() throws {
         let verifier = JWTVerifier(hs256Secret: testSecret)
         let token = Tokens.make("admin", permissions: [Permission.manageSettings])
