@@ -27,10 +27,20 @@ public struct CapsServer: Sendable {
     let services: APIServices
 
     /// - Throws: a configuration error for a weak JWT secret (under 32 bytes, or the example file's
-    ///   placeholder), and for no key at all.
+    ///   placeholder), for no key at all, and for demo mode on a non-loopback address without
+    ///   `demoAllowRemote`.
     public init(configuration: ServerConfiguration, context: BackupContext, logger: Logger = Logger(label: "caps-backup.server")) throws {
         var configuration = configuration
-        if !configuration.demo {
+        if configuration.demo {
+            // Demo tokens grant MANAGE_SETTINGS to anyone who asks: never sign them with a key the
+            // POS (or a real caps-backup) would accept. The configured secret and key are ignored.
+            guard configuration.demoAllowRemote || ServerConfiguration.isLoopback(host: configuration.host) else {
+                throw BackupError(.configuration,
+                                  "Demo mode hands out admin tokens to anyone who can reach /login, so it listens on loopback only; \(configuration.listenDescription) is not. Use --listen 127.0.0.1:PORT, or add --demo-allow-remote if this is a throw-away demo machine.")
+            }
+            configuration.jwtSecret = ServerConfiguration.randomSecret()
+            configuration.jwtPublicKey = nil
+        } else {
             try ServerConfiguration.checkSecret(configuration.jwtSecret)
         }
         let verifier = JWTVerifier(hs256Secret: configuration.jwtSecret, ed25519PublicKey: configuration.jwtPublicKey, now: configuration.now)

@@ -11,8 +11,12 @@ public struct ServerConfiguration: Sendable {
     public var jwtSecret: String?
     /// The POS's Ed25519 public key, when it signs its tokens with EdDSA.
     public var jwtPublicKey: Curve25519.Signing.PublicKey?
-    /// Adds the login page that mints tokens for the demo users `admin` and `cashier`.
+    /// Adds the login page that mints tokens for the demo users `admin` and `cashier`. Demo mode
+    /// signs and accepts only tokens of a fresh random secret of its own (the configured secret and
+    /// public key are ignored), and listens on loopback only unless `demoAllowRemote`.
     public var demo = false
+    /// `serve --demo --demo-allow-remote`: let demo mode listen on a non-loopback address.
+    public var demoAllowRemote = false
     /// The largest archive accepted by the restore upload.
     public var maxUploadBytes: Int64 = 64 << 30
     /// Who may read /metrics.
@@ -71,7 +75,15 @@ public struct ServerConfiguration: Sendable {
         }
     }
 
-    /// A random secret for demo mode when none is configured (printed, so tokens can be made by hand).
+    /// True for addresses only this machine can reach: `localhost`, 127.0.0.0/8 and `::1`.
+    public static func isLoopback(host: String) -> Bool {
+        let host = host.lowercased()
+        if host == "localhost" { return true }
+        if let address = IPAddress(host) { return address.isLoopback }
+        return false
+    }
+
+    /// A random secret for demo mode (printed, so tokens can be made by hand).
     public static func randomSecret() -> String {
         SymmetricKey(size: .bits256).withUnsafeBytes { bytes in bytes.map { String(format: "%02x", $0) }.joined() }
     }

@@ -15,14 +15,18 @@ struct ServeCommand: AsyncParsableCommand {
             Tokens: the POS signs bearer JWTs with the secret in [auth] jwt_secret or CAPS_JWT_SECRET (HS256), \
             or with an Ed25519 key whose public half is in CAPS_JWT_ED25519_PUBLIC_KEY (base64). Every /api/v1 route \
             needs the MANAGE_SETTINGS permission. The secret must be at least 32 bytes. With --demo, /login mints tokens \
-            for the users admin and cashier (a secret is generated and printed when none is configured).
+            for the users admin and cashier, signed with a fresh random secret of this run (the configured secret and key \
+            are ignored), on a loopback address only unless --demo-allow-remote.
             """)
 
     @Option(name: .long, help: "HOST:PORT to listen on (default: [service] listen, else \(ServiceConfig.defaultListen)); port 0 picks a free one.")
     var listen: String?
 
-    @Flag(name: .long, help: "Demo mode: a login page at /login that mints tokens for the demo users admin and cashier.")
+    @Flag(name: .long, help: "Demo mode: a login page at /login that mints tokens for the demo users admin and cashier, with a secret of its own.")
     var demo = false
+
+    @Flag(name: .customLong("demo-allow-remote"), help: "Let --demo listen on a non-loopback address (anyone who reaches it can sign in as admin).")
+    var demoAllowRemote = false
 
     @Flag(name: .customLong("no-scheduler"), help: "Serve the API only; run no scheduled backups in this process.")
     var noScheduler = false
@@ -46,16 +50,22 @@ struct ServeCommand: AsyncParsableCommand {
         try server.setListen(listen ?? config.listen)
         server.jwtSecret = environment["CAPS_JWT_SECRET"].flatMap { $0.isEmpty ? nil : $0 } ?? config.jwtSecret
         if let key = environment["CAPS_JWT_ED25519_PUBLIC_KEY"], !key.isEmpty { try server.setJWTPublicKey(base64: key) }
-        if demo, server.jwtSecret == nil {
-            server.jwtSecret = ServerConfiguration.randomSecret()
-            Output.error("Demo mode: generated JWT secret \(server.jwtSecret!) (set CAPS_JWT_SECRET to choose one).")
+        if demo, server.jwtSecret != nil || server.jwtPublicKey != nil {
+            Output.error("Demo mode: ignoring the configured JWT secret and key; demo tokens are signed with a fresh random secret of this run only.")
         }
         server.demo = demo
+        server.demoAllowRemote = demoAllowRemote
         server.maxUploadBytes = Int64(maxUploadMB) << 20
         server.metrics = metrics
 
         let context = try store.context()
         let caps = try CapsServer(configuration: server, context: context)
+        if demo {
+            Output.error("Demo mode: JWT secret of this run \(caps.configuration.jwtSecret ?? "") (for tokens made by hand; it changes at every start).")
+            if demoAllowRemote, !ServerConfiguration.isLoopback(host: server.host) {
+                Output.error("Warning: demo mode on \(server.listenDescription): anyone who can reach it can sign in as admin.")
+            }
+        }
         let host = server.host
         let demo = self.demo
         try await caps.run(scheduler: !noScheduler) { port in

@@ -208,6 +208,48 @@ final class TestClock: @unchecked Sendable {
     func advance(_ seconds: TimeInterval) { lock.withLock { value += seconds } }
 }
 
+@Suite("Security: demo mode (issue 12, finding 4)", .serialized)
+struct DemoModeTests {
+    @Test func demoTokensAreNeverSignedWithTheConfiguredSecret() async throws {
+        let store = try TestStore { $0.demo = true; $0.jwtSecret = testSecret }
+        try await store.run { http in
+            let admin = try await http.post("/login", json: #"{"user":"admin"}"#).json()
+            let token = try #require(admin["token"] as? String)
+            #expect(try await http.get("/api/v1/overview", token: token).status == 200)
+            // The POS's secret does not verify it, and the POS's tokens are not taken by the demo.
+            #expect(throws: JWTVerifier.Failure.self) { try JWTVerifier(hs256Secret: testSecret).verify(token) }
+            #expect(try await http.get("/api/v1/overview", token: Tokens.admin).status == 401)
+        }
+        #expect(store.server.configuration.jwtSecret != testSecret)
+        // Each start has a secret of its own.
+        let again = try CapsServer(configuration: store.server.configuration, context: store.context)
+        #expect(again.configuration.jwtSecret != store.server.configuration.jwtSecret)
+    }
+
+    @Test func demoModeListensOnLoopbackUnlessAllowed() throws {
+        for host in ["0.0.0.0", "192.168.1.20", "::"] {
+            let error = #expect(throws: BackupError.self, "\(host)") {
+                _ = try TestStore { $0.demo = true; $0.host = host }
+            }
+            #expect(error?.message.contains("--demo-allow-remote") == true)
+        }
+        for host in ["127.0.0.1", "127.0.0.2", "::1", "localhost"] {
+            #expect(throws: Never.self, "\(host)") { _ = try TestStore { $0.demo = true; $0.host = host } }
+        }
+        #expect(throws: Never.self) { _ = try TestStore { $0.demo = true; $0.host = "0.0.0.0"; $0.demoAllowRemote = true } }
+    }
+
+    @Test func serveDemoSaysSoAndRefusesARemoteListenAddress() async throws {
+        let dir = TemporaryDirectory()
+        let refused = try await serveRefusal(["--demo", "--listen", "0.0.0.0:0", "--data-dir", dir.path("data").path],
+                                       environment: ["CAPS_JWT_SECRET": testSecret])
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("--demo-allow-remote"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("ignoring the configured JWT secret"), "\(refused.stderr)")
+    }
+
+}
+
 @Suite("Security: secrets, tokens, headers (issue 12, findings 11 and 12)", .serialized)
 struct SecretAndTokenTests {
     @Test func weakSecretsAreRefused() throws {
