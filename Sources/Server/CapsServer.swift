@@ -43,6 +43,9 @@ public struct CapsServer: Sendable {
         } else {
             try ServerConfiguration.checkSecret(configuration.jwtSecret)
         }
+        for host in configuration.publicHosts where AllowedHosts.split(host) == nil {
+            throw BackupError(.configuration, "The public host \(host) ([service] public_hosts, --public-host) is not NAME or NAME:PORT.")
+        }
         let verifier = JWTVerifier(hs256Secret: configuration.jwtSecret, ed25519PublicKey: configuration.jwtPublicKey, now: configuration.now)
         guard verifier.hasKeys else {
             throw BackupError(.configuration,
@@ -62,6 +65,7 @@ public struct CapsServer: Sendable {
         let router = Router(context: APIRequestContext.self)
         let table = Locked(RouteTable([]))
         router.add(middleware: ErrorMiddleware(routes: table))
+        router.add(middleware: RequestGuardMiddleware(configuration: configuration))
 
         MonitoringRoutes(services: services).register(on: router)
         OpenAPIRoutes(services: services).register(on: router)

@@ -19,6 +19,9 @@ public struct ServerConfiguration: Sendable {
     public var demoAllowRemote = false
     /// The largest archive accepted by the restore upload.
     public var maxUploadBytes: Int64 = 64 << 30
+    /// `[service] public_hosts`, `--public-host`: names a request's `Host` may carry besides the
+    /// listen address, `localhost`, `127.0.0.1` and `[::1]` (the reverse proxy's public name).
+    public var publicHosts: [String] = []
     /// Who may read /metrics.
     public var metrics: MetricsExposure = .loopback
     /// Clock for token expiry (tests move it).

@@ -16,7 +16,8 @@ struct ServeCommand: AsyncParsableCommand {
             or with an Ed25519 key whose public half is in CAPS_JWT_ED25519_PUBLIC_KEY (base64). Every /api/v1 route \
             needs the MANAGE_SETTINGS permission. The secret must be at least 32 bytes. With --demo, /login mints tokens \
             for the users admin and cashier, signed with a fresh random secret of this run (the configured secret and key \
-            are ignored), on a loopback address only unless --demo-allow-remote.
+            are ignored), on a loopback address only unless --demo-allow-remote. Requests must name this server in Host: \
+            localhost, 127.0.0.1, [::1], the listen address, or a --public-host.
             """)
 
     @Option(name: .long, help: "HOST:PORT to listen on (default: [service] listen, else \(ServiceConfig.defaultListen)); port 0 picks a free one.")
@@ -27,6 +28,9 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Flag(name: .customLong("demo-allow-remote"), help: "Let --demo listen on a non-loopback address (anyone who reaches it can sign in as admin).")
     var demoAllowRemote = false
+
+    @Option(name: .customLong("public-host"), help: "A host name requests may carry besides the listen address and loopback: the reverse proxy's (NAME or NAME:PORT; repeatable; adds to [service] public_hosts).")
+    var publicHosts: [String] = []
 
     @Flag(name: .customLong("no-scheduler"), help: "Serve the API only; run no scheduled backups in this process.")
     var noScheduler = false
@@ -57,6 +61,7 @@ struct ServeCommand: AsyncParsableCommand {
         server.demoAllowRemote = demoAllowRemote
         server.maxUploadBytes = Int64(maxUploadMB) << 20
         server.metrics = metrics
+        server.publicHosts = config.publicHosts + publicHosts
 
         let context = try store.context()
         let caps = try CapsServer(configuration: server, context: context)

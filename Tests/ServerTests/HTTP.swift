@@ -62,7 +62,9 @@ struct HTTP: Sendable {
         }
         guard connected == 0 else { throw TestFailure("connect to port \(port): errno \(errno)") }
 
-        var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
+        // A test may name another host (`headers["Host"]`).
+        var head = "\(method) \(path) HTTP/1.1\r\n"
+            + (headers.keys.contains { $0.lowercased() == "host" } ? "" : "Host: 127.0.0.1:\(port)\r\n") + "Connection: close\r\n"
         if let token { head += "Authorization: Bearer \(token)\r\n" }
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
         switch body {

@@ -250,6 +250,57 @@ struct DemoModeTests {
 
 }
 
+@Suite("Security: Host header (issue 12, finding 8)", .serialized)
+struct HostHeaderTests {
+    @Test func requestsNamingAnotherHostAreRefusedBeforeAuthentication() async throws {
+        let store = try TestStore { $0.publicHosts = ["backup.store.lan", "Backup2.Store.LAN:8443"] }
+        try await store.run { http in
+            let port = http.port
+            for host in ["evil.example:\(port)", "evil.example", "127.0.0.1:\(port + 1)", "localhost", "backup2.store.lan:443",
+                         "127.0.0.1.evil.example:\(port)", "[::2]:\(port)", "x@127.0.0.1:\(port)"] {
+                for token in [Tokens.admin, nil] {
+                    let response = try await http.get("/api/v1/overview", token: token, headers: ["Host": host])
+                    #expect(response.status == 421, "\(host): \(response.status)")
+                    #expect(response.errorCode == "wrong_host", "\(host)")
+                }
+            }
+            #expect(try await http.get("/healthz", headers: ["Host": "evil.example:\(port)"]).status == 421)
+            #expect(try await http.get("/nowhere", headers: ["Host": "evil.example:\(port)"]).status == 421)
+            for host in ["127.0.0.1:\(port)", "localhost:\(port)", "LOCALHOST.:\(port)", "[::1]:\(port)", "backup.store.lan",
+                         "backup.store.lan:443", "BACKUP.store.lan.", "backup2.store.lan:8443"] {
+                let response = try await http.get("/api/v1/overview", token: Tokens.admin, headers: ["Host": host])
+                #expect(response.status == 200, "\(host): \(response.status)")
+            }
+            // Two Host headers: which one would a proxy have checked?
+            let twice = try RawConnection(port: port)
+            try twice.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nHost: evil.example\r\n\r\n")
+            #expect(try await twice.readResponse().status == 400)
+        }
+    }
+
+    @Test func theDemoLoginChecksTheHostToo() async throws {
+        let store = try TestStore { $0.demo = true }
+        try await store.run { http in
+            let response = try await http.request("POST", "/login", headers: ["Host": "rebound.example:\(http.port)"],
+                                                  body: .data(Data(#"{"user":"admin"}"#.utf8), contentType: "application/json"))
+            #expect(response.status == 421)
+            #expect((try? response.json())?["token"] == nil)
+            #expect(try await http.get("/login", headers: ["Host": "rebound.example:\(http.port)"]).status == 421)
+        }
+        #expect(try store.auditRows().filter { $0.action == "demo.login" }.isEmpty)
+    }
+
+    @Test func hostNamesAreParsedStrictly() {
+        #expect(AllowedHosts.split("a.b:80").map { "\($0.name) \($0.port ?? 0)" } == "a.b 80")
+        #expect(AllowedHosts.split("[::1]:8080").map { "\($0.name) \($0.port ?? 0)" } == "[::1] 8080")
+        #expect(AllowedHosts.split("[::1]").map { "\($0.name) \($0.port ?? 0)" } == "[::1] 0")
+        for bad in ["", ":80", "a:", "a:0", "a:99999", "a:8o", "[::1", "[::1]x", "a b", "u@h", "h/p"] {
+            #expect(AllowedHosts.split(bad) == nil, "\(bad)")
+        }
+        #expect(throws: BackupError.self) { _ = try TestStore { $0.publicHosts = ["bad name:x"] } }
+    }
+}
+
 @Suite("Security: secrets, tokens, headers (issue 12, findings 11 and 12)", .serialized)
 struct SecretAndTokenTests {
     @Test func weakSecretsAreRefused() throws {

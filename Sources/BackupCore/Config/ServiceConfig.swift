@@ -12,6 +12,7 @@ import TOMLKit
 ///     [service]
 ///     data_dir = "/var/lib/caps-backup"
 ///     listen = "127.0.0.1:8080"
+///     public_hosts = ["backup.store.lan"]    # names the reverse proxy forwards as Host
 ///
 ///     [auth]
 ///     jwt_secret = "…"
@@ -24,6 +25,9 @@ public struct ServiceConfig: Sendable, Equatable {
     public var configFiles: [URL] = []
     public var dataDirectory = URL(fileURLWithPath: ServiceConfig.defaultDataDirectory)
     public var listen = ServiceConfig.defaultListen
+    /// Host names besides the listen address and loopback that requests may name (`Host`): the
+    /// reverse proxy's public name. Empty: loopback and the listen address only.
+    public var publicHosts: [String] = []
     public var jwtSecret: String?
 
     public init() {}
@@ -58,6 +62,7 @@ public struct ServiceConfig: Sendable, Equatable {
         config.configFiles = (file.store?.configFiles ?? []).map(path)
         if let dir = file.service?.dataDir { config.dataDirectory = path(dir) }
         if let listen = file.service?.listen { config.listen = listen }
+        config.publicHosts = file.service?.publicHosts ?? []
         config.jwtSecret = file.auth?.jwtSecret
         return config
     }
@@ -88,8 +93,9 @@ private struct ConfigFile: Decodable {
     struct Service: Decodable {
         var dataDir: String?
         var listen: String?
+        var publicHosts: [String]?
         enum CodingKeys: String, CodingKey {
-            case dataDir = "data_dir", listen
+            case dataDir = "data_dir", listen, publicHosts = "public_hosts"
         }
     }
 
