@@ -43,6 +43,9 @@ public struct CapsServer: Sendable {
         } else {
             try ServerConfiguration.checkSecret(configuration.jwtSecret)
         }
+        for proxy in configuration.trustedProxies where IPAddress(proxy) == nil {
+            throw BackupError(.configuration, "The trusted proxy \(proxy) ([service] trusted_proxies, --trusted-proxy) is not an IP address.")
+        }
         for host in configuration.publicHosts where AllowedHosts.split(host) == nil {
             throw BackupError(.configuration, "The public host \(host) ([service] public_hosts, --public-host) is not NAME or NAME:PORT.")
         }
@@ -72,7 +75,7 @@ public struct CapsServer: Sendable {
         if configuration.demo { DemoLoginRoutes(services: services).register(on: router) }
 
         let api = router.group("/api/v1")
-            .add(middleware: AuthMiddleware(verifier: services.verifier, requiredPermission: Permission.manageSettings))
+            .add(middleware: AuthMiddleware(verifier: services.verifier, requiredPermission: Permission.manageSettings, auditor: services.auditor))
         OverviewRoutes(services: services).register(on: api)
         BackupRoutes(services: services).register(on: api)
         RestoreRoutes(services: services).register(on: api)

@@ -22,6 +22,8 @@ public struct ServerConfiguration: Sendable {
     /// `[service] public_hosts`, `--public-host`: names a request's `Host` may carry besides the
     /// listen address, `localhost`, `127.0.0.1` and `[::1]` (the reverse proxy's public name).
     public var publicHosts: [String] = []
+    /// `[service] trusted_proxies`, `--trusted-proxy`: peers whose `X-Forwarded-For` is believed.
+    public var trustedProxies: [String] = []
     /// Who may read /metrics.
     public var metrics: MetricsExposure = .loopback
     /// Clock for token expiry (tests move it).

@@ -32,6 +32,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("public-host"), help: "A host name requests may carry besides the listen address and loopback: the reverse proxy's (NAME or NAME:PORT; repeatable; adds to [service] public_hosts).")
     var publicHosts: [String] = []
 
+    @Option(name: .customLong("trusted-proxy"), help: "A peer address whose X-Forwarded-For names the client (repeatable; adds to [service] trusted_proxies).")
+    var trustedProxies: [String] = []
+
     @Flag(name: .customLong("no-scheduler"), help: "Serve the API only; run no scheduled backups in this process.")
     var noScheduler = false
 
@@ -62,6 +65,7 @@ struct ServeCommand: AsyncParsableCommand {
         server.maxUploadBytes = Int64(maxUploadMB) << 20
         server.metrics = metrics
         server.publicHosts = config.publicHosts + publicHosts
+        server.trustedProxies = config.trustedProxies + trustedProxies
 
         let context = try store.context()
         let caps = try CapsServer(configuration: server, context: context)

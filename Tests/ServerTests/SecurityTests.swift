@@ -248,6 +248,19 @@ struct DemoModeTests {
         #expect(refused.stderr.contains("ignoring the configured JWT secret"), "\(refused.stderr)")
     }
 
+    @Test func everyDemoTokenMintedIsAudited() async throws {
+        let store = try TestStore { $0.demo = true }
+        try await store.run { http in
+            _ = try await http.post("/login", json: #"{"user":"admin"}"#)
+            _ = try await http.post("/login", json: #"{"user":"cashier"}"#)
+            #expect(try await http.post("/login", json: #"{"user":"root"}"#).status == 401)
+        }
+        let rows = try store.auditRows().filter { $0.action == "demo.login" }.reversed()
+        #expect(rows.map(\.outcome) == ["succeeded", "succeeded", "rejected"])
+        #expect(rows.map(\.userId) == ["admin", "cashier", nil])
+        #expect(rows.allSatisfy { $0.client == "127.0.0.1" })
+        #expect(rows.first?.stationId == "demo-station")
+    }
 }
 
 @Suite("Security: Host header (issue 12, finding 8)", .serialized)
@@ -298,6 +311,138 @@ struct HostHeaderTests {
             #expect(AllowedHosts.split(bad) == nil, "\(bad)")
         }
         #expect(throws: BackupError.self) { _ = try TestStore { $0.publicHosts = ["bad name:x"] } }
+    }
+}
+
+@Suite("Security: audit gaps (issue 12, finding 9)", .serialized)
+struct AuditGapTests {
+    func storeOnClock(_ clock: TestClock, _ configure: (inout ServerConfiguration) -> Void = { _ in }) throws -> (TestStore, CapsServer) {
+        let store = try TestStore()
+        var context = store.context
+        context.now = { clock.now }
+        var configuration = store.server.configuration
+        configure(&configuration)
+        return (store, try CapsServer(configuration: configuration, context: context))
+    }
+
+    func run<T: Sendable>(_ server: CapsServer, _ body: @Sendable (HTTP) async throws -> T) async throws -> T {
+        try await server.makeApplication().test(.live) { client in try await body(HTTP(port: client.port!)) }
+    }
+
+    @Test func refusalsAreAuditedAtMostOncePerMinutePerAddressAndKind() async throws {
+        let clock = TestClock()
+        let (store, server) = try storeOnClock(clock)
+        try await run(server) { (http: HTTP) async throws in
+            for _ in 0..<3 { #expect(try await http.get("/api/v1/overview").status == 401) }
+            #expect(try await http.get("/api/v1/overview", token: "not.a.token").status == 401)
+            for _ in 0..<2 { #expect(try await http.request("DELETE", "/api/v1/backups/1?confirm=true", token: Tokens.cashier).status == 403) }
+        }
+        var rows = try store.auditRows()
+        #expect(rows.count == 2, "\(rows.map(\.action))")
+        let unauthorized = try #require(rows.first { $0.action == "auth.unauthorized" })
+        #expect(unauthorized.outcome == "rejected" && unauthorized.client == "127.0.0.1" && unauthorized.userId == nil)
+        #expect(unauthorized.target == "GET /api/v1/overview")
+        let forbidden = try #require(rows.first { $0.action == "auth.forbidden" })
+        #expect(forbidden.userId == "cashier" && forbidden.stationId == "till-2" && forbidden.target == "DELETE /api/v1/backups/1")
+
+        // A minute later: one more row, which counts the three left out.
+        clock.advance(61)
+        try await run(server) { http in _ = try await http.get("/api/v1/overview") }
+        rows = try store.auditRows()
+        #expect(rows.count == 3)
+        #expect(rows.first?.action == "auth.unauthorized")
+        #expect(rows.first?.detail?.contains("3 more refusals of this kind from this address since") == true, "\(rows.first?.detail ?? "")")
+    }
+
+    @Test func forwardedForIsBelievedOnlyFromATrustedProxy() async throws {
+        let clock = TestClock()
+        let (store, trusting) = try storeOnClock(clock) { $0.trustedProxies = ["127.0.0.1"] }
+        let alice = Tokens.make("alice", permissions: [Permission.manageSettings])
+        try await run(trusting) { http in
+            _ = try await http.post("/api/v1/alerts/999/acknowledge", token: alice)
+            _ = try await http.request("POST", "/api/v1/alerts/999/acknowledge", token: alice, headers: ["X-Forwarded-For": "203.0.113.7"])
+            _ = try await http.request("POST", "/api/v1/alerts/999/acknowledge", token: alice,
+                                       headers: ["X-Forwarded-For": "198.51.100.1, 203.0.113.8, 127.0.0.1"])
+        }
+        #expect(try store.auditRows().prefix(3).map(\.client) == ["203.0.113.8", "203.0.113.7", "127.0.0.1"])
+        // Without a trusted proxy the header is ignored.
+        let plain = try TestStore()
+        try await plain.run { http in
+            _ = try await http.request("POST", "/api/v1/alerts/999/acknowledge", token: alice, headers: ["X-Forwarded-For": "203.0.113.7"])
+        }
+        #expect(try plain.auditRows().first?.client == "127.0.0.1")
+
+        let proxies: Set<IPAddress> = [IPAddress("127.0.0.1")!, IPAddress("::1")!]
+        #expect(RequestGuardMiddleware.client(peer: "::ffff:127.0.0.1", forwarded: ["10.0.0.5"], trusted: proxies) == "10.0.0.5")
+        #expect(RequestGuardMiddleware.client(peer: "10.0.0.9", forwarded: ["10.0.0.5"], trusted: proxies) == "10.0.0.9")
+        #expect(RequestGuardMiddleware.client(peer: "127.0.0.1", forwarded: ["garbage"], trusted: proxies) == "127.0.0.1")
+        #expect(RequestGuardMiddleware.client(peer: "127.0.0.1", forwarded: ["10.0.0.5, ::1"], trusted: proxies) == "10.0.0.5")
+        #expect(RequestGuardMiddleware.client(peer: "127.0.0.1", forwarded: [], trusted: proxies) == "127.0.0.1")
+        #expect(throws: BackupError.self) { _ = try TestStore { $0.trustedProxies = ["proxy.lan"] } }
+    }
+
+    @Test func aSettingsChangeRecordsTheWebhookHostButNotItsToken() async throws {
+        let store = try TestStore()
+        var settings = BackupSettings()
+        settings.alerts.webhookURL = "https://hooks.example.com:8443/services/T0K3N-SECRET?key=abc"
+        let body = try JSON.encoder.encode(settings)
+        try await store.run { http in
+            let response = try await http.request("PUT", "/api/v1/settings", token: Tokens.admin, body: .data(body, contentType: "application/json"))
+            #expect(response.status == 200, "\(response.text)")
+        }
+        let row = try #require(try store.auditRows().first { $0.action == "settings.update" })
+        #expect(row.detail?.contains("hooks.example.com:8443") == true, "\(row.detail ?? "")")
+        #expect(row.detail?.contains("T0K3N") == false && row.detail?.contains("abc") == false)
+    }
+
+    /// The route's response, let go without its body ever being written (what the server does when
+    /// the response head cannot be sent): the download still leaves its row.
+    @Test func aDownloadWhoseResponseNeverStartedLeavesARow() async throws {
+        let store = try TestStore()
+        let job = try store.backup()
+        let channel = EmbeddedChannel()
+        var context = APIRequestContext(source: ApplicationRequestContextSource(channel: channel, logger: Logger(label: "test")))
+        context.identity = Identity(userId: "admin", stationId: "office-pc", permissions: [Permission.manageSettings], expiresAt: .distantFuture)
+        let request = Request(head: HTTPRequest(method: .get, scheme: "http", authority: "127.0.0.1", path: "/api/v1/backups/\(job.id!)/download"),
+                              body: RequestBody(buffer: ByteBuffer()))
+        do {
+            let response = try BackupRoutes.download(job, try OpenArchive(path: job.path!), request: request, context: context,
+                                                     note: Auditor.Note(), services: store.server.services)
+            #expect(response.status == .ok)
+        }
+        try await eventually(timeout: 10) { try store.auditRows().contains { $0.action == "backup.download" } }
+        let rows = try store.auditRows().filter { $0.action == "backup.download" }
+        #expect(rows.count == 1)
+        #expect(rows.first?.outcome == "failed" && rows.first?.userId == "admin")
+        #expect(rows.first?.detail?.contains("not sent") == true, "\(rows.first?.detail ?? "")")
+    }
+
+    /// Over the wire: a client that resets the connection right after asking leaves exactly one row
+    /// (whether the server had started sending or not).
+    @Test func aDownloadCutShortByTheClientLeavesOneRow() async throws {
+        let store = try TestStore()
+        let job = try store.backup()
+        try await store.run { http in
+            let connection = try RawConnection(port: http.port)
+            try connection.send("GET /api/v1/backups/\(job.id!)/download HTTP/1.1\r\nHost: 127.0.0.1:\(http.port)\r\nAuthorization: Bearer \(Tokens.admin)\r\n\r\n")
+            connection.reset()
+            try await eventually(timeout: 10) { try store.auditRows().contains { $0.action == "backup.download" } }
+        }
+        #expect(try store.auditRows().filter { $0.action == "backup.download" }.count == 1)
+    }
+
+    @Test func aDownloadAuditIsWrittenOnceWhicheverWayItEnds() async throws {
+        let written = Locked<[String]>([])
+        @Sendable func finishTwice() async {
+            let audit = DownloadAudit(notSent: "not sent") { outcome, _ in written.withLock { $0.append(outcome) } }
+            await audit.finish(outcome: "succeeded", detail: "")
+            await audit.finish(outcome: "failed", detail: "")
+        }
+        await finishTwice()
+        // Let go without a finish: the row is written anyway.
+        _ = DownloadAudit(notSent: "not sent") { outcome, _ in written.withLock { $0.append(outcome) } }
+        try await eventually(timeout: 10) { written.current.count == 2 }
+        #expect(written.current == ["succeeded", "failed"])
     }
 }
 

@@ -13,6 +13,7 @@ import TOMLKit
 ///     data_dir = "/var/lib/caps-backup"
 ///     listen = "127.0.0.1:8080"
 ///     public_hosts = ["backup.store.lan"]    # names the reverse proxy forwards as Host
+///     trusted_proxies = ["127.0.0.1"]        # peers whose X-Forwarded-For is believed
 ///
 ///     [auth]
 ///     jwt_secret = "…"
@@ -28,6 +29,8 @@ public struct ServiceConfig: Sendable, Equatable {
     /// Host names besides the listen address and loopback that requests may name (`Host`): the
     /// reverse proxy's public name. Empty: loopback and the listen address only.
     public var publicHosts: [String] = []
+    /// Peer addresses whose `X-Forwarded-For` names the real client (the reverse proxy's).
+    public var trustedProxies: [String] = []
     public var jwtSecret: String?
 
     public init() {}
@@ -63,6 +66,7 @@ public struct ServiceConfig: Sendable, Equatable {
         if let dir = file.service?.dataDir { config.dataDirectory = path(dir) }
         if let listen = file.service?.listen { config.listen = listen }
         config.publicHosts = file.service?.publicHosts ?? []
+        config.trustedProxies = file.service?.trustedProxies ?? []
         config.jwtSecret = file.auth?.jwtSecret
         return config
     }
@@ -94,8 +98,9 @@ private struct ConfigFile: Decodable {
         var dataDir: String?
         var listen: String?
         var publicHosts: [String]?
+        var trustedProxies: [String]?
         enum CodingKeys: String, CodingKey {
-            case dataDir = "data_dir", listen, publicHosts = "public_hosts"
+            case dataDir = "data_dir", listen, publicHosts = "public_hosts", trustedProxies = "trusted_proxies"
         }
     }
 

@@ -11,14 +11,19 @@ import Hummingbird
 ///   public names (`[service] public_hosts`, the reverse proxy's, any port unless one is given).
 ///   Anything else is 421 with the API's error shape. This covers `/healthz` and `/metrics` too:
 ///   a probe on this machine uses an address, and a page elsewhere has nothing to learn there.
+/// - **Client address**: from a trusted proxy (`[service] trusted_proxies`), the client its
+///   `X-Forwarded-For` names; from any other peer the header is ignored.
 struct RequestGuardMiddleware: RouterMiddleware {
     typealias Context = APIRequestContext
     let hosts: AllowedHosts
+    let trustedProxies: Set<IPAddress>
 
+    static let forwardedFor = HTTPField.Name("X-Forwarded-For")!
     static let host = HTTPField.Name("Host")!
 
     init(configuration: ServerConfiguration) {
         hosts = AllowedHosts(listenHost: configuration.host, publicHosts: configuration.publicHosts)
+        trustedProxies = Set(configuration.trustedProxies.compactMap { IPAddress($0) })
     }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -33,7 +38,24 @@ struct RequestGuardMiddleware: RouterMiddleware {
             throw APIError(.misdirectedRequest, "wrong_host",
                            "This server does not answer for the host \(authority.prefix(100)). Use its address, or add the name the reverse proxy forwards to [service] public_hosts.")
         }
+        var context = context
+        context.clientAddress = Self.client(peer: context.peerAddress, forwarded: request.headers[values: Self.forwardedFor], trusted: trustedProxies)
         return try await next(request, context)
+    }
+
+    /// The client a chain of proxies reports: walking `X-Forwarded-For` from the right (the hop the
+    /// trusted peer added last), the first address that is not itself a trusted proxy. A hop that is
+    /// not an address ends the walk at the last trusted one.
+    static func client(peer: String?, forwarded: [String], trusted: Set<IPAddress>) -> String? {
+        guard let peer, let address = IPAddress(peer), trusted.contains(address) else { return peer }
+        var client = peer
+        let hops = forwarded.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }
+        for hop in hops.reversed() {
+            guard let hopAddress = IPAddress(hop) else { break }
+            client = hopAddress.description
+            if !trusted.contains(hopAddress) { break }
+        }
+        return client
     }
 }
 
