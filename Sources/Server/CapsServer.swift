@@ -1,6 +1,7 @@
 import BackupCore
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import Scheduling
 import ServiceLifecycle
@@ -88,13 +89,23 @@ public struct CapsServer: Sendable {
         return router
     }
 
+    /// The server with its connection limits: a connection idle for `idleTimeout` (no request in
+    /// progress) is closed; a response being sent, such as a progress stream, is never cut by it.
+    /// Past `maxConnections` open connections no more are accepted until one closes (they wait in
+    /// the listen queue, holding no descriptor of ours), so idle sockets cannot take the
+    /// descriptors a backup needs.
     public func makeApplication(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         Application(
             router: makeRouter(),
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "caps-backup"),
+            server: .http1(configuration: .init(idleTimeout: .nanoseconds(Int64(configuration.idleTimeout / .nanoseconds(1))))),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "caps-backup",
+                                 availableConnectionsDelegate: MaximumAvailableConnections(maxConnections, logger: services.logger)),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
             logger: services.logger)
     }
+
+    /// The connection cap in force: the configured one, else derived from the open-files limit.
+    public var maxConnections: Int { configuration.maxConnections ?? ServerConfiguration.defaultMaxConnections() }
 
     /// Runs until SIGTERM or SIGINT, with the other services of the process (the scheduler, the
     /// uploader) beside the HTTP server. On shutdown the server stops taking requests, then a job

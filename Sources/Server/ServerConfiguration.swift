@@ -24,6 +24,10 @@ public struct ServerConfiguration: Sendable {
     public var publicHosts: [String] = []
     /// `[service] trusted_proxies`, `--trusted-proxy`: peers whose `X-Forwarded-For` is believed.
     public var trustedProxies: [String] = []
+    /// A connection with no request in progress for this long is closed (`[service] idle_timeout_seconds`).
+    public var idleTimeout: Duration = .seconds(60)
+    /// Open connections at most (`[service] max_connections`); nil: from the open-files limit.
+    public var maxConnections: Int?
     /// Who may read /metrics.
     public var metrics: MetricsExposure = .loopback
     /// Clock for token expiry (tests move it).
@@ -86,6 +90,20 @@ public struct ServerConfiguration: Sendable {
         if host == "localhost" { return true }
         if let address = IPAddress(host) { return address.isLoopback }
         return false
+    }
+
+    /// The connection cap when none is configured: half of what the open-files limit leaves after
+    /// 256 descriptors for the jobs (the POS database and its WAL, the catalog, archives, reader
+    /// threads), between 16 and 1024.
+    public static func defaultMaxConnections(openFilesLimit: UInt64? = currentOpenFilesLimit()) -> Int {
+        guard let limit = openFilesLimit, limit < UInt64(Int.max) else { return 1024 }
+        return max(16, min(1024, (Int(limit) - 256) / 2))
+    }
+
+    public static func currentOpenFilesLimit() -> UInt64? {
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max else { return nil }
+        return UInt64(limit.rlim_cur)
     }
 
     /// A random secret for demo mode (printed, so tokens can be made by hand).

@@ -35,6 +35,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("trusted-proxy"), help: "A peer address whose X-Forwarded-For names the client (repeatable; adds to [service] trusted_proxies).")
     var trustedProxies: [String] = []
 
+    @Option(name: .customLong("idle-timeout"), help: "Seconds before an idle connection is closed (default: [service] idle_timeout_seconds, else 60).")
+    var idleTimeout: Double?
+
+    @Option(name: .customLong("max-connections"), help: "Open connections at most (default: [service] max_connections, else from the open-files limit).")
+    var maxConnections: Int?
+
     @Flag(name: .customLong("no-scheduler"), help: "Serve the API only; run no scheduled backups in this process.")
     var noScheduler = false
 
@@ -48,6 +54,8 @@ struct ServeCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard maxUploadMB > 0 else { throw ValidationError("--max-upload-mb must be positive") }
+        if let idleTimeout { guard idleTimeout > 0, idleTimeout <= 86_400 else { throw ValidationError("--idle-timeout must be between 0 and 86400 seconds") } }
+        if let maxConnections { guard maxConnections > 0 else { throw ValidationError("--max-connections must be positive") } }
     }
 
     func run() async throws {
@@ -66,6 +74,8 @@ struct ServeCommand: AsyncParsableCommand {
         server.metrics = metrics
         server.publicHosts = config.publicHosts + publicHosts
         server.trustedProxies = config.trustedProxies + trustedProxies
+        if let seconds = idleTimeout ?? config.idleTimeoutSeconds.map(Double.init) { server.idleTimeout = .milliseconds(Int64(seconds * 1000)) }
+        server.maxConnections = maxConnections ?? config.maxConnections
 
         let context = try store.context()
         let caps = try CapsServer(configuration: server, context: context)

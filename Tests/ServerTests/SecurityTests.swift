@@ -208,6 +208,82 @@ final class TestClock: @unchecked Sendable {
     func advance(_ seconds: TimeInterval) { lock.withLock { value += seconds } }
 }
 
+@Suite("Security: connections (issue 12, finding 3)", .serialized)
+struct ConnectionLimitTests {
+    @Test func anIdleConnectionIsClosedAfterTheTimeout() async throws {
+        let store = try TestStore { $0.idleTimeout = .milliseconds(300) }
+        try await store.run { http in
+            // Never sends a byte.
+            let silent = try RawConnection(port: http.port)
+            #expect(try await silent.closedByServer(within: 15), "an idle connection stayed open")
+            // Idle after a request on a keep-alive connection.
+            let keepAlive = try RawConnection(port: http.port)
+            try keepAlive.get("/healthz")
+            #expect(try await keepAlive.readResponse().status == 200)
+            #expect(try await keepAlive.closedByServer(within: 15), "an idle keep-alive connection stayed open")
+        }
+    }
+
+    @Test func aProgressStreamIsNotCutByTheIdleTimeout() async throws {
+        let store = try TestStore(rows: 5000) { $0.idleTimeout = .milliseconds(300) }
+        try await store.run { http in
+            store.gate.close()
+            async let started = http.post("/api/v1/backups", token: Tokens.admin, json: #"{"kind":"db-full"}"#)
+            try await eventually { store.gate.waiting }
+            let id = try #require(try store.catalog.runningJobs().first?.id)
+            let stream = try RawConnection(port: http.port)
+            try stream.send("GET /api/v1/backups/\(id)/progress HTTP/1.1\r\nHost: 127.0.0.1:\(http.port)\r\nAuthorization: Bearer \(Tokens.admin)\r\n\r\n")
+            #expect(try await stream.read(until: "\r\n\r\n").hasPrefix("HTTP/1.1 200"))
+            // The idle timeout passes (an idle connection opened after the stream is closed by it) ...
+            let idle = try RawConnection(port: http.port)
+            #expect(try await idle.closedByServer(within: 15))
+            // ... and the stream, quiet meanwhile, goes on to its end.
+            store.gate.open()
+            #expect(try await started.status == 202)
+            let response = try await stream.readResponse(timeout: 60)
+            #expect(response.status == 200)
+            #expect(response.text.contains("event: end"), "\(response.text.suffix(300))")
+        }
+    }
+
+    @Test func connectionsBeyondTheCapWaitUntilOneCloses() async throws {
+        let store = try TestStore { $0.maxConnections = 3 }
+        #expect(store.server.maxConnections == 3)
+        try await runDirectly(store.server) { port in
+            var open: [RawConnection] = []
+            for _ in 0..<3 {
+                let connection = try RawConnection(port: port)
+                try connection.get("/healthz")
+                #expect(try await connection.readResponse().status == 200, "a connection under the cap works")
+                open.append(connection)
+            }
+            // The fourth is not accepted: it waits in the listen queue, holding no descriptor of the server's.
+            let fourth = try RawConnection(port: port)
+            try fourth.get("/healthz")
+            try await eventually(timeout: 10) { try acceptQueueLength(port: port) == 1 }
+            // Still waiting after the server has answered a request on each open connection.
+            for connection in open {
+                try connection.get("/healthz")
+                #expect(try await connection.readResponse().status == 200)
+            }
+            #expect(try acceptQueueLength(port: port) == 1, "the fourth connection was accepted beyond the cap")
+            #expect(!fourth.hasBytesWaiting)
+            // One closes: the fourth is taken and answered.
+            open.removeFirst()
+            #expect(try await fourth.readResponse().status == 200)
+            #expect(try acceptQueueLength(port: port) == 0)
+        }
+    }
+
+    @Test func theDefaultCapLeavesDescriptorsForJobs() {
+        #expect(ServerConfiguration.defaultMaxConnections(openFilesLimit: 1024) == 384)
+        #expect(ServerConfiguration.defaultMaxConnections(openFilesLimit: 4096) == 1024)
+        #expect(ServerConfiguration.defaultMaxConnections(openFilesLimit: 100) == 16)
+        #expect(ServerConfiguration.defaultMaxConnections(openFilesLimit: nil) == 1024)
+    }
+
+}
+
 @Suite("Security: demo mode (issue 12, finding 4)", .serialized)
 struct DemoModeTests {
     @Test func demoTokensAreNeverSignedWithTheConfiguredSecret() async throws {

@@ -14,6 +14,8 @@ import TOMLKit
 ///     listen = "127.0.0.1:8080"
 ///     public_hosts = ["backup.store.lan"]    # names the reverse proxy forwards as Host
 ///     trusted_proxies = ["127.0.0.1"]        # peers whose X-Forwarded-For is believed
+///     idle_timeout_seconds = 60
+///     max_connections = 512                  # default: from the open-files limit
 ///
 ///     [auth]
 ///     jwt_secret = "…"
@@ -31,6 +33,8 @@ public struct ServiceConfig: Sendable, Equatable {
     public var publicHosts: [String] = []
     /// Peer addresses whose `X-Forwarded-For` names the real client (the reverse proxy's).
     public var trustedProxies: [String] = []
+    public var idleTimeoutSeconds: Int?
+    public var maxConnections: Int?
     public var jwtSecret: String?
 
     public init() {}
@@ -67,6 +71,16 @@ public struct ServiceConfig: Sendable, Equatable {
         if let listen = file.service?.listen { config.listen = listen }
         config.publicHosts = file.service?.publicHosts ?? []
         config.trustedProxies = file.service?.trustedProxies ?? []
+        if let seconds = file.service?.idleTimeoutSeconds {
+            guard seconds > 0, seconds <= 86_400 else {
+                throw BackupError(.configuration, "[service] idle_timeout_seconds must be between 0 and 86400 seconds (it is \(seconds)).")
+            }
+            config.idleTimeoutSeconds = seconds
+        }
+        if let connections = file.service?.maxConnections {
+            guard connections > 0 else { throw BackupError(.configuration, "[service] max_connections must be positive (it is \(connections)).") }
+            config.maxConnections = connections
+        }
         config.jwtSecret = file.auth?.jwtSecret
         return config
     }
@@ -99,8 +113,11 @@ private struct ConfigFile: Decodable {
         var listen: String?
         var publicHosts: [String]?
         var trustedProxies: [String]?
+        var idleTimeoutSeconds: Int?
+        var maxConnections: Int?
         enum CodingKeys: String, CodingKey {
             case dataDir = "data_dir", listen, publicHosts = "public_hosts", trustedProxies = "trusted_proxies"
+            case idleTimeoutSeconds = "idle_timeout_seconds", maxConnections = "max_connections"
         }
     }
 
