@@ -58,6 +58,7 @@ public struct CapsServer: Sendable {
         self.configuration = configuration
         self.context = context
         try POSIXFile.makePrivateDirectory(RestoreRoutes.uploadsDirectory(context))
+        RestoreRoutes.sweepLeftoverUploads(context, logger: logger)
         coordinator = JobCoordinator(context: context)
         services = APIServices(context: context, coordinator: coordinator, configuration: configuration, verifier: verifier,
                                auditor: Auditor(catalog: context.catalog, now: context.now, logger: logger),
@@ -137,6 +138,8 @@ struct APIServices: Sendable {
     let auditor: Auditor
     let openAPI: ByteBuffer
     let logger: Logger
+    /// Held by the one archive upload that may be received (and verified) at a time.
+    let uploadSlot = Locked(false)
 
     var catalog: Catalog { context.catalog }
     var hub: ProgressHub { coordinator.hub }

@@ -17,8 +17,9 @@ public struct ServerConfiguration: Sendable {
     public var demo = false
     /// `serve --demo --demo-allow-remote`: let demo mode listen on a non-loopback address.
     public var demoAllowRemote = false
-    /// The largest archive accepted by the restore upload.
-    public var maxUploadBytes: Int64 = 64 << 30
+    /// The largest archive accepted by the restore upload (`--max-upload-mb`); nil: half the free
+    /// space of the data directory's disk at the time of the upload (see `UploadReceiver`).
+    public var maxUploadBytes: Int64?
     /// `[service] public_hosts`, `--public-host`: names a request's `Host` may carry besides the
     /// listen address, `localhost`, `127.0.0.1` and `[::1]` (the reverse proxy's public name).
     public var publicHosts: [String] = []

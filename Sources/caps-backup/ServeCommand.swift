@@ -44,8 +44,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(name: .customLong("no-scheduler"), help: "Serve the API only; run no scheduled backups in this process.")
     var noScheduler = false
 
-    @Option(name: .customLong("max-upload-mb"), help: "Largest archive accepted for a restore upload, in MiB.")
-    var maxUploadMB: Int = 65536
+    @Option(name: .customLong("max-upload-mb"), help: "Largest archive accepted for a restore upload, in MiB (default: half the free disk space).")
+    var maxUploadMB: Int?
 
     @Option(name: .long, help: "Who may read /metrics: loopback (this machine), everyone, or off.")
     var metrics: MetricsExposure = .loopback
@@ -53,7 +53,7 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var store: StoreOptions
 
     func validate() throws {
-        guard maxUploadMB > 0 else { throw ValidationError("--max-upload-mb must be positive") }
+        if let maxUploadMB { guard maxUploadMB > 0 else { throw ValidationError("--max-upload-mb must be positive") } }
         if let idleTimeout { guard idleTimeout > 0, idleTimeout <= 86_400 else { throw ValidationError("--idle-timeout must be between 0 and 86400 seconds") } }
         if let maxConnections { guard maxConnections > 0 else { throw ValidationError("--max-connections must be positive") } }
     }
@@ -70,7 +70,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         server.demo = demo
         server.demoAllowRemote = demoAllowRemote
-        server.maxUploadBytes = Int64(maxUploadMB) << 20
+        server.maxUploadBytes = maxUploadMB.map { Int64($0) << 20 }
         server.metrics = metrics
         server.publicHosts = config.publicHosts + publicHosts
         server.trustedProxies = config.trustedProxies + trustedProxies

@@ -339,6 +339,87 @@ struct DemoModeTests {
     }
 }
 
+@Suite("Security: uploads (issue 12, finding 7)", .serialized)
+struct UploadLimitTests {
+    /// A disk of `size` bytes holding nothing but the uploads in the data directory's uploads folder.
+    static func smallDisk(_ size: Int64) -> FreeSpace {
+        FreeSpace { url in
+            let folder = url.lastPathComponent == "uploads" ? url : url.deletingLastPathComponent().appendingPathComponent("uploads")
+            let used = (try? FileManager.default.contentsOfDirectory(at: folder, includingPropertiesForKeys: [.fileSizeKey]))?
+                .reduce(Int64(0)) { $0 + Int64((try? $1.resourceValues(forKeys: [.fileSizeKey]).fileSize) ?? 0) } ?? 0
+            return UInt64(max(0, size - used))
+        }
+    }
+
+    func uploadFolder(_ store: TestStore) -> [String] {
+        (try? FileManager.default.contentsOfDirectory(atPath: RestoreRoutes.uploadsDirectory(store.context).path)) ?? []
+    }
+
+    @Test func aChunkedUploadStopsWhenTheDiskFillsUp() async throws {
+        // 64 MiB kept free + 3 MiB: a chunked 8 MiB upload must stop after about 3 MiB.
+        let store = try TestStore(disk: Self.smallDisk(UploadReceiver.reserve + (3 << 20))) { $0.maxUploadBytes = 1 << 30 }
+        try await store.run { http in
+            let response = try await http.request("POST", "/api/v1/restores/upload?confirm=true", token: Tokens.admin,
+                                                  body: .chunked(Data(repeating: 0x42, count: 8 << 20), chunkSize: 64 << 10, contentType: "application/zip"))
+            #expect(response.status == 507, "\(response.status) \(response.text)")
+            #expect(response.errorCode == "insufficient_space")
+            #expect(response.errorMessage?.contains("stopped after") == true, "\(response.errorMessage ?? "")")
+        }
+        #expect(uploadFolder(store).isEmpty)
+        #expect(try store.catalog.restoreJobs().isEmpty)
+    }
+
+    @Test func withoutACapAnUploadMayTakeHalfTheFreeDisk() async throws {
+        let store = try TestStore(disk: Self.smallDisk(UploadReceiver.reserve + 2000))
+        #expect(store.server.configuration.maxUploadBytes == nil)
+        try await store.run { http in
+            let response = try await http.request("POST", "/api/v1/restores/upload?confirm=true", token: Tokens.admin,
+                                                  body: .data(Data(repeating: 7, count: 1500), contentType: "application/zip"))
+            #expect(response.status == 413, "\(response.status) \(response.text)")
+            #expect(response.errorMessage?.contains("half the free disk space") == true, "\(response.errorMessage ?? "")")
+            let chunked = try await http.request("POST", "/api/v1/restores/upload?confirm=true", token: Tokens.admin,
+                                                 body: .chunked(Data(repeating: 7, count: 1500), chunkSize: 100, contentType: "application/zip"))
+            #expect(chunked.status == 413, "\(chunked.status) \(chunked.text)")
+        }
+        #expect(UploadReceiver.defaultCap(free: UploadReceiver.reserve + 2000) == 1000)
+        #expect(uploadFolder(store).isEmpty)
+    }
+
+    @Test func oneUploadAtATime() async throws {
+        let store = try TestStore()
+        try await store.run { http in
+            // The first upload sends half its body and waits.
+            let first = try RawConnection(port: http.port)
+            try first.send("POST /api/v1/restores/upload?confirm=true HTTP/1.1\r\nHost: 127.0.0.1:\(http.port)\r\n"
+                           + "Authorization: Bearer \(Tokens.admin)\r\nContent-Type: application/zip\r\nTransfer-Encoding: chunked\r\n\r\n"
+                           + "5\r\nhello\r\n")
+            try await eventually { store.server.services.uploadSlot.current }
+            let second = try await http.request("POST", "/api/v1/restores/upload?confirm=true", token: Tokens.admin,
+                                                body: .data(Data(repeating: 1, count: 100), contentType: "application/zip"))
+            #expect(second.status == 409, "\(second.status) \(second.text)")
+            #expect(second.errorCode == "upload_in_progress")
+            #expect(second.errorMessage?.contains("one upload at a time") == true)
+            // The first one ends (a damaged archive: refused), and the slot is free again.
+            try first.send("0\r\n\r\n")
+            #expect(try await first.readResponse().status == 422)
+            #expect(!store.server.services.uploadSlot.current)
+        }
+        #expect(uploadFolder(store).isEmpty)
+    }
+
+    @Test func uploadsLeftByACrashAreRemovedAtStartUp() throws {
+        let store = try TestStore()
+        let folder = RestoreRoutes.uploadsDirectory(store.context)
+        let leftover = folder.appendingPathComponent("upload-20261126T230000Z-deadbeef.zip")
+        let other = folder.appendingPathComponent("notes.txt")
+        try Data("partial".utf8).write(to: leftover)
+        try Data("kept".utf8).write(to: other)
+        _ = try CapsServer(configuration: store.server.configuration, context: store.context)
+        #expect(!FileManager.default.fileExists(atPath: leftover.path))
+        #expect(FileManager.default.fileExists(atPath: other.path))
+    }
+}
+
 @Suite("Security: Host header (issue 12, finding 8)", .serialized)
 struct HostHeaderTests {
     @Test func requestsNamingAnotherHostAreRefusedBeforeAuthentication() async throws {
