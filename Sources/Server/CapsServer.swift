@@ -69,6 +69,7 @@ public struct CapsServer: Sendable {
     public func makeRouter() -> Router<APIRequestContext> {
         let router = Router(context: APIRequestContext.self)
         let table = Locked(RouteTable([]))
+        router.add(middleware: SecurityHeadersMiddleware())
         router.add(middleware: ErrorMiddleware(routes: table))
         router.add(middleware: RequestGuardMiddleware(configuration: configuration))
 

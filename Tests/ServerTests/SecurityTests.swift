@@ -282,6 +282,23 @@ struct ConnectionLimitTests {
         #expect(ServerConfiguration.defaultMaxConnections(openFilesLimit: nil) == 1024)
     }
 
+    /// The shipped unit: an open-files limit that leaves room for jobs beside the connection cap,
+    /// and an uploads folder a file restore can write to (finding 12).
+    @Test func theUnitRaisesTheOpenFilesLimitAndLetsFileRestoresWrite() throws {
+        let unit = try String(contentsOf: repositoryRoot.appendingPathComponent("deploy/caps-backup.service"), encoding: .utf8)
+        func values(_ key: String) -> [String] {
+            unit.split(separator: "\n").filter { $0.hasPrefix("\(key)=") }
+                .flatMap { $0.dropFirst(key.count + 1).split(separator: " ").map(String.init) }
+        }
+        let limit = try #require(values("LimitNOFILE").first.flatMap { UInt64($0) }, "LimitNOFILE is not set")
+        let cap = ServerConfiguration.defaultMaxConnections(openFilesLimit: limit)
+        #expect(limit >= UInt64(cap) + 1024, "LimitNOFILE=\(limit) leaves too little beside \(cap) connections")
+        let uploads = "/srv/pos/uploads"
+        func covers(_ path: String) -> Bool { uploads == path || uploads.hasPrefix(path.hasSuffix("/") ? path : path + "/") }
+        #expect(values("ReadWritePaths").contains(where: covers), "the uploads folder is not writable")
+        #expect(!values("ReadOnlyPaths").contains(where: covers), "the uploads folder is read-only: file restores fail")
+        #expect(!values("InaccessiblePaths").contains(where: covers))
+    }
 }
 
 @Suite("Security: demo mode (issue 12, finding 4)", .serialized)
@@ -642,4 +659,27 @@ struct SecretAndTokenTests {
         for spelling in ["AB", "AP", "AAB", "-_9"] { #expect(Base64URL.decode(Substring(spelling)) == nil, "\(spelling)") }
     }
 
+    @Test func everyResponseSaysNoSniff() async throws {
+        let store = try TestStore { $0.demo = true }
+        let job = try store.backup()
+        try await store.run { http in
+            let admin = try #require(try await http.post("/login", json: #"{"user":"admin"}"#).json()["token"] as? String)
+            let responses: [(String, HTTP.Response)] = [
+                ("healthz", try await http.get("/healthz")),
+                ("metrics", try await http.get("/metrics")),
+                ("login page", try await http.get("/login")),
+                ("openapi", try await http.get("/api/v1/openapi.json")),
+                ("overview", try await http.get("/api/v1/overview", token: admin)),
+                ("401", try await http.get("/api/v1/overview")),
+                ("404", try await http.get("/nothing-here")),
+                ("405", try await http.request("DELETE", "/api/v1/overview", token: admin)),
+                ("421", try await http.get("/healthz", headers: ["Host": "evil.example"])),
+                ("download", try await http.get("/api/v1/backups/\(job.id!)/download", token: admin)),
+                ("progress", try await http.get("/api/v1/backups/\(job.id!)/progress", token: admin)),
+            ]
+            for (name, response) in responses {
+                #expect(response.header("X-Content-Type-Options") == "nosniff", "\(name): \(response.status)")
+            }
+        }
+    }
 }

@@ -125,3 +125,18 @@ struct AllowedHosts: Sendable {
         return name
     }
 }
+
+/// Headers every response carries, errors included: `X-Content-Type-Options: nosniff`, so a browser
+/// never runs a JSON body or an archive as a script or page because it looks like one.
+struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch {
+            response = try APIError.from(error).response()
+        }
+        response.headers[.xContentTypeOptions] = "nosniff"
+        return response
+    }
+}
