@@ -5,9 +5,9 @@ one keep-alive connection per client.
 
 Start a server first, e.g. on the bench store:
 
-    CAPS_JWT_SECRET=bench-secret caps-backup serve --no-scheduler --listen 127.0.0.1:8080 \\
+    CAPS_JWT_SECRET=bench-secret-0123456789abcdef0123456789 caps-backup serve --no-scheduler --listen 127.0.0.1:8080 \\
         --pos-db bench-data/store/pos.db --data-dir /tmp/bench-data-dir &
-    python3 bench/api_load.py --url http://127.0.0.1:8080 --secret bench-secret --clients 50 --duration 60 --backups
+    python3 bench/api_load.py --url http://127.0.0.1:8080 --secret bench-secret-0123456789abcdef0123456789 --clients 50 --duration 60 --backups
 
 Prints requests per second, latency percentiles and errors per path, and with --json one JSON
 document (for docs/benchmarks.md). A token comes from --token, or is signed here with --secret

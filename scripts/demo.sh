@@ -18,6 +18,6 @@ echo
 echo
 echo "Store: $dir   Data dir: $data"
 echo "Starting the service on http://$listen  (demo login: http://$listen/login; Ctrl-C stops it)"
-# A fixed demo secret, so tokens from /login keep working across restarts of the demo.
-CAPS_JWT_SECRET=${CAPS_JWT_SECRET:-caps-backup-demo-secret-not-for-production-use} \
-  "$bin" serve --demo --listen "$listen" "${store[@]}"
+# Demo mode signs its tokens with a fresh secret of its own at every start (sign in again after a
+# restart) and listens on loopback only (CAPS_DEMO_LISTEN=0.0.0.0:8080 also needs --demo-allow-remote).
+"$bin" serve --demo --listen "$listen" "${store[@]}" ${CAPS_DEMO_ARGS:-}

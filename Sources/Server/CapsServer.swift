@@ -1,6 +1,7 @@
 import BackupCore
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import Scheduling
 import ServiceLifecycle
@@ -26,7 +27,29 @@ public struct CapsServer: Sendable {
     public let coordinator: JobCoordinator
     let services: APIServices
 
+    /// - Throws: a configuration error for a weak JWT secret (under 32 bytes, or the example file's
+    ///   placeholder), for no key at all, and for demo mode on a non-loopback address without
+    ///   `demoAllowRemote`.
     public init(configuration: ServerConfiguration, context: BackupContext, logger: Logger = Logger(label: "caps-backup.server")) throws {
+        var configuration = configuration
+        if configuration.demo {
+            // Demo tokens grant MANAGE_SETTINGS to anyone who asks: never sign them with a key the
+            // POS (or a real caps-backup) would accept. The configured secret and key are ignored.
+            guard configuration.demoAllowRemote || ServerConfiguration.isLoopback(host: configuration.host) else {
+                throw BackupError(.configuration,
+                                  "Demo mode hands out admin tokens to anyone who can reach /login, so it listens on loopback only; \(configuration.listenDescription) is not. Use --listen 127.0.0.1:PORT, or add --demo-allow-remote if this is a throw-away demo machine.")
+            }
+            configuration.jwtSecret = ServerConfiguration.randomSecret()
+            configuration.jwtPublicKey = nil
+        } else {
+            try ServerConfiguration.checkSecret(configuration.jwtSecret)
+        }
+        for proxy in configuration.trustedProxies where IPAddress(proxy) == nil {
+            throw BackupError(.configuration, "The trusted proxy \(proxy) ([service] trusted_proxies, --trusted-proxy) is not an IP address.")
+        }
+        for host in configuration.publicHosts where AllowedHosts.split(host) == nil {
+            throw BackupError(.configuration, "The public host \(host) ([service] public_hosts, --public-host) is not NAME or NAME:PORT.")
+        }
         let verifier = JWTVerifier(hs256Secret: configuration.jwtSecret, ed25519PublicKey: configuration.jwtPublicKey, now: configuration.now)
         guard verifier.hasKeys else {
             throw BackupError(.configuration,
@@ -35,6 +58,7 @@ public struct CapsServer: Sendable {
         self.configuration = configuration
         self.context = context
         try POSIXFile.makePrivateDirectory(RestoreRoutes.uploadsDirectory(context))
+        RestoreRoutes.sweepLeftoverUploads(context, logger: logger)
         coordinator = JobCoordinator(context: context)
         services = APIServices(context: context, coordinator: coordinator, configuration: configuration, verifier: verifier,
                                auditor: Auditor(catalog: context.catalog, now: context.now, logger: logger),
@@ -45,14 +69,16 @@ public struct CapsServer: Sendable {
     public func makeRouter() -> Router<APIRequestContext> {
         let router = Router(context: APIRequestContext.self)
         let table = Locked(RouteTable([]))
+        router.add(middleware: SecurityHeadersMiddleware())
         router.add(middleware: ErrorMiddleware(routes: table))
+        router.add(middleware: RequestGuardMiddleware(configuration: configuration))
 
         MonitoringRoutes(services: services).register(on: router)
         OpenAPIRoutes(services: services).register(on: router)
         if configuration.demo { DemoLoginRoutes(services: services).register(on: router) }
 
         let api = router.group("/api/v1")
-            .add(middleware: AuthMiddleware(verifier: services.verifier, requiredPermission: Permission.manageSettings))
+            .add(middleware: AuthMiddleware(verifier: services.verifier, requiredPermission: Permission.manageSettings, auditor: services.auditor))
         OverviewRoutes(services: services).register(on: api)
         BackupRoutes(services: services).register(on: api)
         RestoreRoutes(services: services).register(on: api)
@@ -65,13 +91,23 @@ public struct CapsServer: Sendable {
         return router
     }
 
+    /// The server with its connection limits: a connection idle for `idleTimeout` (no request in
+    /// progress) is closed; a response being sent, such as a progress stream, is never cut by it.
+    /// Past `maxConnections` open connections no more are accepted until one closes (they wait in
+    /// the listen queue, holding no descriptor of ours), so idle sockets cannot take the
+    /// descriptors a backup needs.
     public func makeApplication(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         Application(
             router: makeRouter(),
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "caps-backup"),
+            server: .http1(configuration: .init(idleTimeout: .nanoseconds(Int64(configuration.idleTimeout / .nanoseconds(1))))),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "caps-backup",
+                                 availableConnectionsDelegate: MaximumAvailableConnections(maxConnections, logger: services.logger)),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
             logger: services.logger)
     }
+
+    /// The connection cap in force: the configured one, else derived from the open-files limit.
+    public var maxConnections: Int { configuration.maxConnections ?? ServerConfiguration.defaultMaxConnections() }
 
     /// Runs until SIGTERM or SIGINT, with the other services of the process (the scheduler, the
     /// uploader) beside the HTTP server. On shutdown the server stops taking requests, then a job
@@ -103,6 +139,8 @@ struct APIServices: Sendable {
     let auditor: Auditor
     let openAPI: ByteBuffer
     let logger: Logger
+    /// Held by the one archive upload that may be received (and verified) at a time.
+    let uploadSlot = Locked(false)
 
     var catalog: Catalog { context.catalog }
     var hub: ProgressHub { coordinator.hub }

@@ -11,10 +11,24 @@ public struct ServerConfiguration: Sendable {
     public var jwtSecret: String?
     /// The POS's Ed25519 public key, when it signs its tokens with EdDSA.
     public var jwtPublicKey: Curve25519.Signing.PublicKey?
-    /// Adds the login page that mints tokens for the demo users `admin` and `cashier`.
+    /// Adds the login page that mints tokens for the demo users `admin` and `cashier`. Demo mode
+    /// signs and accepts only tokens of a fresh random secret of its own (the configured secret and
+    /// public key are ignored), and listens on loopback only unless `demoAllowRemote`.
     public var demo = false
-    /// The largest archive accepted by the restore upload.
-    public var maxUploadBytes: Int64 = 64 << 30
+    /// `serve --demo --demo-allow-remote`: let demo mode listen on a non-loopback address.
+    public var demoAllowRemote = false
+    /// The largest archive accepted by the restore upload (`--max-upload-mb`); nil: half the free
+    /// space of the data directory's disk at the time of the upload (see `UploadReceiver`).
+    public var maxUploadBytes: Int64?
+    /// `[service] public_hosts`, `--public-host`: names a request's `Host` may carry besides the
+    /// listen address, `localhost`, `127.0.0.1` and `[::1]` (the reverse proxy's public name).
+    public var publicHosts: [String] = []
+    /// `[service] trusted_proxies`, `--trusted-proxy`: peers whose `X-Forwarded-For` is believed.
+    public var trustedProxies: [String] = []
+    /// A connection with no request in progress for this long is closed (`[service] idle_timeout_seconds`).
+    public var idleTimeout: Duration = .seconds(60)
+    /// Open connections at most (`[service] max_connections`); nil: from the open-files limit.
+    public var maxConnections: Int?
     /// Who may read /metrics.
     public var metrics: MetricsExposure = .loopback
     /// Clock for token expiry (tests move it).
@@ -54,7 +68,46 @@ public struct ServerConfiguration: Sendable {
         jwtPublicKey = key
     }
 
-    /// A random secret for demo mode when none is configured (printed, so tokens can be made by hand).
+    /// The secret of `deploy/caps-backup.toml.example`, refused as a real one.
+    public static let placeholderSecret = "replace with the POS's secret"
+    public static let minimumSecretBytes = 32
+
+    /// Refuses a secret a forger could guess: shorter than 32 bytes, or the example file's placeholder.
+    public static func checkSecret(_ secret: String?) throws {
+        guard let secret else { return }
+        if secret.trimmingCharacters(in: .whitespaces).lowercased() == placeholderSecret.lowercased() {
+            throw BackupError(.configuration,
+                              "The JWT secret is still the example file's placeholder: set [auth] jwt_secret (or CAPS_JWT_SECRET) to the secret the POS signs its tokens with.")
+        }
+        guard secret.utf8.count >= minimumSecretBytes else {
+            throw BackupError(.configuration,
+                              "The JWT secret is \(secret.utf8.count) bytes; at least \(minimumSecretBytes) are required (a short secret can be guessed, and with it anyone can forge tokens). Give the POS and caps-backup a long random secret, e.g. from `openssl rand -hex 32`.")
+        }
+    }
+
+    /// True for addresses only this machine can reach: `localhost`, 127.0.0.0/8 and `::1`.
+    public static func isLoopback(host: String) -> Bool {
+        let host = host.lowercased()
+        if host == "localhost" { return true }
+        if let address = IPAddress(host) { return address.isLoopback }
+        return false
+    }
+
+    /// The connection cap when none is configured: half of what the open-files limit leaves after
+    /// 256 descriptors for the jobs (the POS database and its WAL, the catalog, archives, reader
+    /// threads), between 16 and 1024.
+    public static func defaultMaxConnections(openFilesLimit: UInt64? = currentOpenFilesLimit()) -> Int {
+        guard let limit = openFilesLimit, limit < UInt64(Int.max) else { return 1024 }
+        return max(16, min(1024, (Int(limit) - 256) / 2))
+    }
+
+    public static func currentOpenFilesLimit() -> UInt64? {
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max else { return nil }
+        return UInt64(limit.rlim_cur)
+    }
+
+    /// A random secret for demo mode (printed, so tokens can be made by hand).
     public static func randomSecret() -> String {
         SymmetricKey(size: .bits256).withUnsafeBytes { bytes in bytes.map { String(format: "%02x", $0) }.joined() }
     }

@@ -27,6 +27,27 @@ struct ServiceConfigTests {
         #expect(config.jwtSecret == "s3cret")
     }
 
+    @Test("The [service] security settings: public host names, trusted proxies, idle timeout, connection cap")
+    func securitySettings() throws {
+        let config = try ServiceConfig.parse("""
+            [service]
+            public_hosts = ["backup.store.lan", "backup.store.lan:8443"]
+            trusted_proxies = ["127.0.0.1", "::1"]
+            idle_timeout_seconds = 30
+            max_connections = 200
+            """, relativeTo: URL(fileURLWithPath: "/"))
+        #expect(config.publicHosts == ["backup.store.lan", "backup.store.lan:8443"])
+        #expect(config.trustedProxies == ["127.0.0.1", "::1"])
+        #expect(config.idleTimeoutSeconds == 30)
+        #expect(config.maxConnections == 200)
+        let defaults = try ServiceConfig.parse("", relativeTo: URL(fileURLWithPath: "/"))
+        #expect(defaults.publicHosts.isEmpty && defaults.trustedProxies.isEmpty)
+        #expect(defaults.idleTimeoutSeconds == nil && defaults.maxConnections == nil)
+        for bad in ["[service]\nidle_timeout_seconds = 0", "[service]\nmax_connections = -1", "[service]\npublic_hosts = \"one\""] {
+            #expect(throws: BackupError.self, "\(bad)") { _ = try ServiceConfig.parse(bad, relativeTo: URL(fileURLWithPath: "/")) }
+        }
+    }
+
     @Test("An empty file gives the defaults")
     func defaults() throws {
         let config = try ServiceConfig.parse("", relativeTo: URL(fileURLWithPath: "/"))

@@ -70,12 +70,14 @@ struct AuditTests {
             #expect(items.count == 3)
             #expect(page["nextOffset"] as? Int == 3)
         }
-        // Refusals (no token, wrong permission) write nothing.
+        // Refusals (wrong permission, no token) write a row each (rate-limited: see AuditGapTests).
         let before = try store.auditRows().count
         try await store.run { http in
             _ = try await http.request("DELETE", "/api/v1/backups/\(first.id!)?confirm=true", token: Tokens.cashier)
             _ = try await http.request("DELETE", "/api/v1/backups/\(first.id!)?confirm=true")
         }
-        #expect(try store.auditRows().count == before)
+        let refusals = try store.auditRows().prefix(try store.auditRows().count - before)
+        #expect(refusals.map(\.action) == ["auth.unauthorized", "auth.forbidden"])
+        #expect(refusals.allSatisfy { $0.outcome == "rejected" && $0.client == "127.0.0.1" })
     }
 }

@@ -28,6 +28,8 @@ struct HTTP: Sendable {
         case none
         case data(Data, contentType: String)
         case file(URL, contentType: String)
+        /// Sent with `Transfer-Encoding: chunked` (no length declared), in chunks of `chunkSize`.
+        case chunked(Data, chunkSize: Int, contentType: String)
     }
 
     func get(_ path: String, token: String? = nil, headers: [String: String] = [:]) async throws -> Response {
@@ -62,7 +64,9 @@ struct HTTP: Sendable {
         }
         guard connected == 0 else { throw TestFailure("connect to port \(port): errno \(errno)") }
 
-        var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
+        // A test may name another host (`headers["Host"]`).
+        var head = "\(method) \(path) HTTP/1.1\r\n"
+            + (headers.keys.contains { $0.lowercased() == "host" } ? "" : "Host: 127.0.0.1:\(port)\r\n") + "Connection: close\r\n"
         if let token { head += "Authorization: Bearer \(token)\r\n" }
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
         switch body {
@@ -73,6 +77,8 @@ struct HTTP: Sendable {
         case .file(let url, let type):
             let size = try FileManager.default.attributesOfItem(atPath: url.path)[.size] as! Int
             head += "Content-Type: \(type)\r\nContent-Length: \(size)\r\n"
+        case .chunked(_, _, let type):
+            head += "Content-Type: \(type)\r\nTransfer-Encoding: chunked\r\n"
         }
         head += "\r\n"
         try sendAll(fd, Data(head.utf8))
@@ -83,6 +89,14 @@ struct HTTP: Sendable {
             let handle = try FileHandle(forReadingFrom: url)
             defer { try? handle.close() }
             while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { try sendAll(fd, chunk) }
+        case .chunked(let data, let size, _):
+            var offset = 0
+            while offset < data.count {
+                let piece = data[offset..<min(data.count, offset + size)]
+                try sendAll(fd, Data("\(String(piece.count, radix: 16))\r\n".utf8) + piece + Data("\r\n".utf8))
+                offset += piece.count
+            }
+            try sendAll(fd, Data("0\r\n\r\n".utf8))
         }
 
         var parser = ResponseParser(onBody: onBody)

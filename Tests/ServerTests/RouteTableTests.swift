@@ -86,7 +86,13 @@ struct RouteTableTests {
                 }
             }
         }
-        // The refused requests changed nothing: only the admin's changes are in the audit log.
-        #expect(try store.auditRows().allSatisfy { $0.userId == "admin" || $0.userId == "system" || $0.userId == "retention" })
+        // The refused requests changed nothing: only the admin's changes are in the audit log, beside the
+        // refusals themselves (one row per kind: they all came from one address within a minute).
+        let audit: [AuditEntry] = try store.auditRows()
+        let refusals = audit.filter { $0.action.hasPrefix("auth.") }
+        #expect(refusals.map { $0.action }.sorted() == ["auth.forbidden", "auth.unauthorized"])
+        #expect(refusals.allSatisfy { $0.outcome == "rejected" })
+        let changes = audit.filter { !$0.action.hasPrefix("auth.") }
+        #expect(changes.allSatisfy { ["admin", "system", "retention"].contains($0.userId ?? "") })
     }
 }

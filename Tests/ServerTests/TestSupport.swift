@@ -48,7 +48,9 @@ final class TestStore: @unchecked Sendable {
 
     /// - Parameter productFiles: when not nil, an uploads folder with this many product files (see
     ///   `writeProductFiles`) is made and configured, so file and full backups can run.
-    init(rows: Int = 2000, productFiles: Int? = nil, name: String = #function, configure: (inout ServerConfiguration) -> Void = { _ in }) throws {
+    /// - Parameter disk: the free-space probe (default: the real disk's), behind the gate.
+    init(rows: Int = 2000, productFiles: Int? = nil, name: String = #function, disk: FreeSpace = FreeSpace(),
+         configure: (inout ServerConfiguration) -> Void = { _ in }) throws {
         dir = TemporaryDirectory(name)
         database = dir.path("pos.db")
         try makeStoreDatabase(database, rows: rows)
@@ -63,7 +65,7 @@ final class TestStore: @unchecked Sendable {
         let gate = self.gate
         context.availableBytes = { url in
             gate.pass()
-            return try POSIXFile.availableBytes(at: url)
+            return try disk.available(url)
         }
         self.context = context
         var configuration = ServerConfiguration()
@@ -104,6 +106,11 @@ final class TestStore: @unchecked Sendable {
     }
 
     func auditRows() throws -> [AuditEntry] { try catalog.auditLog(limit: 10_000) }
+}
+
+/// A free-space probe for `TestStore`: the real disk's, or a small one a test makes up.
+struct FreeSpace: Sendable {
+    var available: @Sendable (URL) throws -> UInt64 = { try POSIXFile.availableBytes(at: $0) }
 }
 
 /// A latch for the job thread: closed, `pass()` waits until `open()`.

@@ -12,6 +12,10 @@ import TOMLKit
 ///     [service]
 ///     data_dir = "/var/lib/caps-backup"
 ///     listen = "127.0.0.1:8080"
+///     public_hosts = ["backup.store.lan"]    # names the reverse proxy forwards as Host
+///     trusted_proxies = ["127.0.0.1"]        # peers whose X-Forwarded-For is believed
+///     idle_timeout_seconds = 60
+///     max_connections = 512                  # default: from the open-files limit
 ///
 ///     [auth]
 ///     jwt_secret = "…"
@@ -24,6 +28,13 @@ public struct ServiceConfig: Sendable, Equatable {
     public var configFiles: [URL] = []
     public var dataDirectory = URL(fileURLWithPath: ServiceConfig.defaultDataDirectory)
     public var listen = ServiceConfig.defaultListen
+    /// Host names besides the listen address and loopback that requests may name (`Host`): the
+    /// reverse proxy's public name. Empty: loopback and the listen address only.
+    public var publicHosts: [String] = []
+    /// Peer addresses whose `X-Forwarded-For` names the real client (the reverse proxy's).
+    public var trustedProxies: [String] = []
+    public var idleTimeoutSeconds: Int?
+    public var maxConnections: Int?
     public var jwtSecret: String?
 
     public init() {}
@@ -58,6 +69,18 @@ public struct ServiceConfig: Sendable, Equatable {
         config.configFiles = (file.store?.configFiles ?? []).map(path)
         if let dir = file.service?.dataDir { config.dataDirectory = path(dir) }
         if let listen = file.service?.listen { config.listen = listen }
+        config.publicHosts = file.service?.publicHosts ?? []
+        config.trustedProxies = file.service?.trustedProxies ?? []
+        if let seconds = file.service?.idleTimeoutSeconds {
+            guard seconds > 0, seconds <= 86_400 else {
+                throw BackupError(.configuration, "[service] idle_timeout_seconds must be between 0 and 86400 seconds (it is \(seconds)).")
+            }
+            config.idleTimeoutSeconds = seconds
+        }
+        if let connections = file.service?.maxConnections {
+            guard connections > 0 else { throw BackupError(.configuration, "[service] max_connections must be positive (it is \(connections)).") }
+            config.maxConnections = connections
+        }
         config.jwtSecret = file.auth?.jwtSecret
         return config
     }
@@ -88,8 +111,13 @@ private struct ConfigFile: Decodable {
     struct Service: Decodable {
         var dataDir: String?
         var listen: String?
+        var publicHosts: [String]?
+        var trustedProxies: [String]?
+        var idleTimeoutSeconds: Int?
+        var maxConnections: Int?
         enum CodingKeys: String, CodingKey {
-            case dataDir = "data_dir", listen
+            case dataDir = "data_dir", listen, publicHosts = "public_hosts", trustedProxies = "trusted_proxies"
+            case idleTimeoutSeconds = "idle_timeout_seconds", maxConnections = "max_connections"
         }
     }
 

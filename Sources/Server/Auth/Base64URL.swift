@@ -1,7 +1,9 @@
 import Foundation
 
-/// base64url without padding (RFC 7515 §2), strict: any other character, padding, or a length no
-/// encoder produces is an error rather than something to guess around.
+/// base64url without padding (RFC 7515 §2), strict: any other character, padding, a length no
+/// encoder produces, or a non-canonical spelling (unused low bits of the last character set, so
+/// that several texts decode to the same bytes) is an error rather than something to guess around.
+/// A token therefore has exactly one spelling, and what was signed is what was checked.
 enum Base64URL {
     static func decode(_ text: Substring) -> [UInt8]? {
         var standard = ""
@@ -21,7 +23,10 @@ enum Base64URL {
         case 3: standard += "="
         default: return nil
         }
-        return Data(base64Encoded: standard).map { Array($0) }
+        guard let bytes = Data(base64Encoded: standard).map({ Array($0) }) else { return nil }
+        // Decode, re-encode, compare: the only spelling accepted is the one an encoder writes.
+        guard encode(bytes).utf8.elementsEqual(text.utf8) else { return nil }
+        return bytes
     }
 
     static func encode<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {

@@ -5,15 +5,24 @@ import Hummingbird
 /// sent it (once `AuthMiddleware` has verified the token), and the audit row being prepared.
 public struct APIRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
-    /// The peer's IP address, for the audit log. (Behind a reverse proxy this is the proxy:
-    /// the service listens on loopback by default and forwarded headers are not trusted.)
-    public let clientAddress: String?
+    /// The client's IP address, for the audit log and the /metrics check: the peer's, or, when the
+    /// peer is one of the configured trusted proxies, the client its `X-Forwarded-For` names
+    /// (set by `RequestGuardMiddleware`; from any other peer the header is ignored).
+    public internal(set) var clientAddress: String?
+    /// The address of the connection's other end (the reverse proxy, behind one).
+    public let peerAddress: String?
+    /// This server's end of the connection: what a request's `Host` may name.
+    let localAddress: String?
+    let localPort: Int?
     /// Set by `AuthMiddleware`; every /api/v1 handler except the OpenAPI document can rely on it.
     public var identity: Identity?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
-        clientAddress = source.channel.remoteAddress?.ipAddress
+        peerAddress = source.channel.remoteAddress?.ipAddress
+        clientAddress = peerAddress
+        localAddress = source.channel.localAddress?.ipAddress
+        localPort = source.channel.localAddress?.port
     }
 
     /// JSON bodies are decoded by `StrictJSON` with its own cap; archive uploads are streamed.

@@ -1,12 +1,15 @@
+import BackupCore
 import Foundation
 import Hummingbird
 
 /// Demo mode only (`serve --demo`): a login page standing in for the POS, minting tokens for two
-/// demo users signed with the configured secret, exactly as the POS would:
+/// demo users as the POS would, but signed with the demo's own random secret (never the POS's):
 /// `admin` (MANAGE_SETTINGS) and `cashier` (no permissions, so the API answers 403).
+/// Every token minted is audited (`demo.login`), and so are refusals (rate-limited).
 struct DemoLoginRoutes {
     let services: APIServices
     static let lifetime: TimeInterval = 8 * 3600
+    static let station = "demo-station"
     static let users: [String: [String]] = ["admin": [Permission.manageSettings], "cashier": []]
 
     func register(on router: Router<APIRequestContext>) {
@@ -14,14 +17,20 @@ struct DemoLoginRoutes {
             Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
                      body: .init(byteBuffer: ByteBuffer(string: Self.page)))
         }
-        router.post("/login") { request, _ in
+        router.post("/login") { request, context in
             let body = try await StrictJSON.decode(Login.self, from: request, shape: Login(user: "admin"))
             guard let permissions = Self.users[body.user], let secret = services.configuration.jwtSecret else {
-                throw APIError(.unauthorized, "unauthorized", "Unknown demo user \(body.user); use admin or cashier.")
+                let message = "Unknown demo user \(body.user.prefix(100)); use admin or cashier."
+                await services.auditor.refused(action: "demo.login", target: "user \(body.user.prefix(100))", detail: message,
+                                               actor: BackupContext.Actor(userId: nil, stationId: nil, client: context.clientAddress))
+                throw APIError(.unauthorized, "unauthorized", message)
             }
             let expires = services.configuration.now().addingTimeInterval(Self.lifetime)
-            let token = JWTSigner(hs256Secret: secret).sign(userId: body.user, stationId: "demo-station", permissions: permissions, expiresAt: expires)
-            return try JSON.response(Token(token: token, user: body.user, stationId: "demo-station", permissions: permissions, expiresAt: expires))
+            let token = JWTSigner(hs256Secret: secret).sign(userId: body.user, stationId: Self.station, permissions: permissions, expiresAt: expires)
+            await services.auditor.write(action: "demo.login", target: "user \(body.user)", outcome: "succeeded",
+                                         detail: "demo token with [\(permissions.joined(separator: ", "))] until \(Timestamp.iso8601(expires))",
+                                         actor: BackupContext.Actor(userId: body.user, stationId: Self.station, client: context.clientAddress))
+            return try JSON.response(Token(token: token, user: body.user, stationId: Self.station, permissions: permissions, expiresAt: expires))
         }
     }
 

@@ -150,11 +150,40 @@ struct BackupRoutes {
         let actor = try context.actor()
         let target = note.target
         let described = status == .partialContent ? "bytes \(bytes.lowerBound)-\(bytes.upperBound) of \(archive.size)" : "\(archive.size) bytes"
+        let audit = DownloadAudit(notSent: "\(fileName): not sent (the connection failed before the response started)") { outcome, detail in
+            await services.auditor.write(action: "backup.download", target: target, outcome: outcome, detail: detail, actor: actor)
+        }
         let body = ArchiveStream.body(archive, range: bytes) { sent, error in
-            await services.auditor.write(action: "backup.download", target: target, outcome: error == nil ? "succeeded" : "failed",
-                                         detail: error == nil ? "\(fileName): \(described)" : "\(fileName): stopped after \(sent) of \(described)",
-                                         actor: actor)
+            await audit.finish(outcome: error == nil ? "succeeded" : "failed",
+                               detail: error == nil ? "\(fileName): \(described)" : "\(fileName): stopped after \(sent) of \(described)")
         }
         return Response(status: status, headers: headers, body: body)
+    }
+}
+
+/// The one audit row of a download. The stream writes it when it ends; if the stream never starts
+/// (the response head could not be sent: the client went away first), the row is written when the
+/// response is let go, so every download leaves its row.
+final class DownloadAudit: Sendable {
+    private let written = Locked(false)
+    private let notSent: String
+    private let write: @Sendable (_ outcome: String, _ detail: String) async -> Void
+
+    init(notSent: String, write: @escaping @Sendable (_ outcome: String, _ detail: String) async -> Void) {
+        self.notSent = notSent
+        self.write = write
+    }
+
+    private func claim() -> Bool { written.withLock { done in defer { done = true }; return !done } }
+
+    func finish(outcome: String, detail: String) async {
+        guard claim() else { return }
+        await write(outcome, detail)
+    }
+
+    deinit {
+        guard claim() else { return }
+        let (write, detail) = (self.write, notSent)
+        Task { await write("failed", detail) }
     }
 }

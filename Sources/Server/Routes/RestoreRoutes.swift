@@ -1,6 +1,7 @@
 import BackupCore
 import Foundation
 import Hummingbird
+import Logging
 
 /// Restores: the list, one restore, and the upload of an archive to restore from (R8: a fresh
 /// install or an archive from another machine), of any kind: database, files, or full.
@@ -10,6 +11,26 @@ struct RestoreRoutes {
     /// Uploaded archives wait here (0700) until their restore has used them.
     static func uploadsDirectory(_ context: BackupContext) -> URL { context.dataDirectory.root.appendingPathComponent("uploads") }
     var uploads: URL { Self.uploadsDirectory(services.context) }
+
+    /// At start-up: removes the `upload-*.zip` files a crash left behind (a restore removes its
+    /// upload when it ends; nothing else may use them). Skipped while another process holds the job lock.
+    static func sweepLeftoverUploads(_ context: BackupContext, logger: Logger) {
+        guard let lock = try? JobLock.tryAcquire(context.dataDirectory) else { return }
+        defer { withExtendedLifetime(lock) {} }
+        let directory = uploadsDirectory(context)
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        for name in names where name.hasPrefix(UploadReceiver.fileNamePrefix) && name.hasSuffix(".zip") {
+            do {
+                try FileManager.default.removeItem(at: directory.appendingPathComponent(name))
+                logger.notice("removed an upload left by an earlier run", metadata: ["file": "\(name)"])
+            } catch {
+                logger.error("could not remove an upload left by an earlier run", metadata: ["file": "\(name)", "error": "\(error)"])
+            }
+        }
+    }
+
+    static let uploadInProgress = APIError(.conflict, "upload_in_progress",
+                                           "Another archive is being uploaded or checked; only one upload at a time. Try again when it has finished.")
 
     func register(on api: RouterGroup<APIRequestContext>) {
         api.get("/restores") { request, _ in
@@ -35,6 +56,9 @@ struct RestoreRoutes {
             let restoreRequest = try RestoreParameters.request(request, context: services.context)
             // Refuse early rather than after receiving gigabytes.
             guard !services.coordinator.isBusy else { throw APIError.busy }
+            // One upload at a time, from its first byte until its restore has started (or it was refused).
+            guard services.uploadSlot.withLock({ taken in defer { taken = true }; return !taken }) else { throw Self.uploadInProgress }
+            defer { services.uploadSlot.withLock { $0 = false } }
             let declared = request.headers[.contentLength].flatMap { Int64($0) }
             let receiver = UploadReceiver(directory: uploads, maxBytes: services.configuration.maxUploadBytes,
                                           availableBytes: services.context.availableBytes)

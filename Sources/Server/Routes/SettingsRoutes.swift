@@ -15,13 +15,16 @@ struct SettingsRoutes {
         api.put("/settings", use: services.auditor.audited("settings.update") { request, _, note in
             note.target = "settings"
             let settings = try await StrictJSON.decode(BackupSettings.self, from: request, shape: Self.shape)
-            let changed = try await Blocking.run { [services] () throws -> [String] in
+            let (changed, before) = try await Blocking.run { [services] () throws -> ([String], BackupSettings) in
                 let store = SettingsStore(catalog: services.catalog)
                 let before = try store.load()
                 try store.save(settings, at: services.context.now())
-                return Self.changedSections(before, settings)
+                return (Self.changedSections(before, settings), before)
             }
             note.detail = changed.isEmpty ? "no change" : "changed: \(changed.joined(separator: ", "))"
+            if before.alerts.webhookURL != settings.alerts.webhookURL {
+                note.detail! += "; webhook now \(Self.webhookHost(settings.alerts.webhookURL))"
+            }
             return try JSON.response(settings)
         })
     }
@@ -33,6 +36,14 @@ struct SettingsRoutes {
         s.alerts.webhookURL = "https://example.invalid/"
         return s
     }()
+
+    /// Where alerts now go, for the audit row: the webhook's host only, since its path or query
+    /// may carry a token.
+    static func webhookHost(_ url: String?) -> String {
+        guard let url else { return "off" }
+        guard let components = URLComponents(string: url), let host = components.host, !host.isEmpty else { return "set (no host)" }
+        return "to host \(host.prefix(255))" + (components.port.map { ":\($0)" } ?? "")
+    }
 
     static func changedSections(_ a: BackupSettings, _ b: BackupSettings) -> [String] {
         var changed: [String] = []

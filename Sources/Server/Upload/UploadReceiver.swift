@@ -6,41 +6,57 @@ import Hummingbird
 /// memory), refused past the size cap or when the disk cannot hold it. Nothing else is touched:
 /// the caller verifies the file before any restore may start, and removes it afterwards.
 ///
-/// Not under `tmp/`: start-up recovery files away whatever it finds there.
+/// The disk is checked before the first byte (against `Content-Length` when there is one) and
+/// again before every batch is written, so a chunked upload, which declares no length, stops with
+/// 507 while `reserve` is still free rather than fill the disk the POS writes to. Without an
+/// explicit cap (`serve --max-upload-mb`) an upload may take half the free space (after `reserve`):
+/// the restore needs about as much again to extract it.
+///
+/// Not under `tmp/`: start-up recovery files away whatever it finds there. Leftovers of a crash
+/// (`upload-*.zip`) are removed when the server starts (`RestoreRoutes.sweepLeftoverUploads`).
 struct UploadReceiver {
     let directory: URL
-    let maxBytes: Int64
+    /// `serve --max-upload-mb`; nil: `defaultCap(free:)`.
+    let maxBytes: Int64?
+    /// The free-space probe (`BackupContext.availableBytes`; tests give it a small disk).
     let availableBytes: @Sendable (URL) throws -> UInt64
     /// Room left on the disk besides the upload (the restore extracts the database next to it).
     static let reserve: Int64 = 64 << 20
     static let writeBatch = 1 << 20
+    static let fileNamePrefix = "upload-"
+
+    /// Half of what is free beyond `reserve`.
+    static func defaultCap(free: Int64) -> Int64 { max(0, free - reserve) / 2 }
 
     func receive(_ body: RequestBody, declaredLength: Int64?) async throws -> URL {
-        if let declaredLength, declaredLength > maxBytes { throw tooLarge() }
         try POSIXFile.makePrivateDirectory(directory)
-        if let declaredLength {
-            let free = Int64(clamping: (try? availableBytes(directory)) ?? UInt64.max)
-            guard declaredLength + Self.reserve <= free else {
-                throw APIError.from(BackupError(.insufficientSpace,
-                    "Not enough free disk space for this upload: \(ByteCount.format(declaredLength)) sent, \(ByteCount.format(free)) free."))
-            }
-        }
-        let url = directory.appendingPathComponent("upload-\(Timestamp.fileStamp(Date()))-\(UUID().uuidString.lowercased().prefix(8)).zip")
+        let free = self.free()
+        let cap = maxBytes ?? free.map(Self.defaultCap) ?? Int64.max
+        if let declaredLength, declaredLength > cap { throw tooLarge(cap, free: free) }
+        if let declaredLength, let free, declaredLength + Self.reserve > free { throw noSpace(received: 0, incoming: declaredLength, free: free) }
+        let url = directory.appendingPathComponent("\(Self.fileNamePrefix)\(Timestamp.fileStamp(Date()))-\(UUID().uuidString.lowercased().prefix(8)).zip")
         let fd = try POSIXFile.createPrivate(url)
         do {
             var received: Int64 = 0
+            var written: Int64 = 0
             var pending = ByteBuffer()
+            func flush() async throws {
+                // Whatever the client declared: the disk as it is now, for the bytes about to land.
+                if let free = self.free(), Int64(pending.readableBytes) + Self.reserve > free {
+                    throw noSpace(received: written, incoming: Int64(pending.readableBytes), free: free)
+                }
+                try await Self.write(pending, to: fd)
+                written += Int64(pending.readableBytes)
+                pending.clear()
+            }
             for try await chunk in body {
                 received += Int64(chunk.readableBytes)
-                if received > maxBytes { throw tooLarge() }
+                if received > cap { throw tooLarge(cap, free: free) }
                 var chunk = chunk
                 pending.writeBuffer(&chunk)
-                if pending.readableBytes >= Self.writeBatch {
-                    try await Self.write(pending, to: fd)
-                    pending.clear()
-                }
+                if pending.readableBytes >= Self.writeBatch { try await flush() }
             }
-            try await Self.write(pending, to: fd)
+            if pending.readableBytes > 0 { try await flush() }
             try await Blocking.run { try POSIXFile.fsyncFile(fd) }
             close(fd)
             guard received > 0 else { throw APIError(.badRequest, "empty_upload", "The upload is empty; send the archive file as the request body.") }
@@ -52,12 +68,28 @@ struct UploadReceiver {
         }
     }
 
+    /// Free bytes on the upload folder's disk; nil when the probe fails (the restore checks again).
+    private func free() -> Int64? {
+        (try? availableBytes(directory)).map { Int64(clamping: $0) }
+    }
+
     private static func write(_ buffer: ByteBuffer, to fd: Int32) async throws {
         guard buffer.readableBytes > 0 else { return }
         try await Blocking.run { try buffer.withUnsafeReadableBytes { try POSIXFile.writeAll(fd, $0) } }
     }
 
-    private func tooLarge() -> APIError {
-        APIError(.contentTooLarge, "payload_too_large", "The archive is larger than the \(ByteCount.format(maxBytes)) this server accepts (serve --max-upload-mb).")
+    private func tooLarge(_ cap: Int64, free: Int64?) -> APIError {
+        if maxBytes != nil {
+            return APIError(.contentTooLarge, "payload_too_large",
+                            "The archive is larger than the \(ByteCount.format(cap)) this server accepts (serve --max-upload-mb).")
+        }
+        return APIError(.contentTooLarge, "payload_too_large",
+                        "The archive is larger than the \(ByteCount.format(cap)) this server accepts: half the free disk space (\(ByteCount.format(free ?? 0)) free), so that the restore has room to extract it. Free some space, or set serve --max-upload-mb.")
+    }
+
+    private func noSpace(received: Int64, incoming: Int64, free: Int64) -> APIError {
+        let sent = received == 0 ? "\(ByteCount.format(incoming)) sent" : "stopped after \(ByteCount.format(received))"
+        return APIError.from(BackupError(.insufficientSpace,
+            "Not enough free disk space for this upload (\(sent), \(ByteCount.format(free)) free, \(ByteCount.format(Self.reserve)) kept free for the POS); nothing was changed."))
     }
 }
