@@ -75,10 +75,13 @@ final class FileStage {
         try POSIXFile.makePrivateDirectory(staging)
         self.staging = staging
         let owner = rootOwner(root)
+        // Modes come from the archive, but no archive makes a file writable by others, nor by the group
+        // unless the uploads folder itself is group-writable (the store's policy).
+        let modeMask = mode_t(0o755) | (((try? POSIXFile.mode(root)) ?? 0) & 0o020)
         var done: UInt64 = 0
         for (number, (item, entry, relative)) in planned.enumerated() {
             let staged = String(number)
-            try extract(entry, expected: item, to: staging.appendingPathComponent(staged), owner: owner, reader: archive.reader)
+            try extract(entry, expected: item, to: staging.appendingPathComponent(staged), owner: owner, modeMask: modeMask, reader: archive.reader)
             items.append(Item(relative: relative, staged: staged, size: item.size))
             done += item.size
             if number % 256 == 0 { progress?(ProgressEvent(phase: "extract-files", bytesDone: done, bytesTotal: total)) }
@@ -199,7 +202,8 @@ final class FileStage {
 
     // MARK: Writing
 
-    private func extract(_ entry: ZipEntry, expected: Manifest.Entry, to url: URL, owner: (uid_t, gid_t)?, reader: ZipReader) throws {
+    private func extract(_ entry: ZipEntry, expected: Manifest.Entry, to url: URL, owner: (uid_t, gid_t)?, modeMask: mode_t,
+                         reader: ZipReader) throws {
         let fd = try POSIXFile.createPrivate(url)
         defer { close(fd) }
         // Checked again while extracting: the archive could have changed since it was verified.
@@ -208,9 +212,10 @@ final class FileStage {
             throw BackupError(.checksumMismatch, "The archive changed while being restored: \(entry.name) does not match its checksum.")
         }
         if let owner { _ = fchown(fd, owner.0, owner.1) }  // best effort: a group we are not in is refused
-        // Permission bits only: set-user-id, set-group-id and sticky bits are never restored.
-        let mode = (expected.mode ?? entry.unixMode) & 0o777
-        guard fchmod(fd, mode_t(mode)) == 0 else { throw POSIXFile.errnoError("fchmod", url) }
+        // Permission bits only: set-user-id, set-group-id and sticky bits are never restored, nor write
+        // bits beyond `modeMask`.
+        let mode = mode_t(expected.mode ?? entry.unixMode) & 0o777 & modeMask
+        guard fchmod(fd, mode) == 0 else { throw POSIXFile.errnoError("fchmod", url) }
         if let modified = expected.modified {
             var times = [timespec(tv_sec: 0, tv_nsec: (1 << 30) - 2 /* UTIME_OMIT: keep the access time as it is */), modified.timespec]
             guard futimens(fd, &times) == 0 else { throw POSIXFile.errnoError("futimens", url) }
