@@ -41,7 +41,12 @@ final class FileStage {
             throw BackupError(.invalidInput, "This backup holds no product files (it is a \(manifest.kind.rawValue) backup).")
         }
         try ArchivePath.validate(summary.prefix.utf8.last == PathBytes.slash ? summary.prefix + "x" : summary.prefix + "/x")
-        let root = try prepareRoot(options.uploads ?? URL(fileURLWithPath: summary.root))
+        // The folder the manifest names is only trusted for an archive we wrote (its checksum matched the
+        // catalog): one from elsewhere could name any folder on this server.
+        guard let requested = options.uploads ?? (archive.checksumSource.contains("catalog") ? URL(fileURLWithPath: summary.root) : nil) else {
+            throw FileRestoreOptions.noUploadsFolder
+        }
+        let root = try prepareRoot(requested)
         self.root = root
         excludes = ExcludeMatcher(summary.excludes)
 
