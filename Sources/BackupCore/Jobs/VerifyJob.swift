@@ -43,7 +43,7 @@ public struct VerifyJob: Sendable {
                 report.imageSha256 = prepared.sha256
                 report.chain = prepared.chain
                 progress?(ProgressEvent(phase: "integrity-check", bytesDone: 0, bytesTotal: 0))
-                let connection = try SQLiteConnection(path: image.path, mode: .readOnly)
+                let connection = try SQLiteConnection(path: image.path, mode: .readOnly, untrusted: true)
                 let problems = try connection.integrityProblems()
                 report.integrity = problems.map { $0.prefix(5).joined(separator: "; ") } ?? "ok"
                 record(report.integrity!, for: job, imageSha256: prepared.sha256)
