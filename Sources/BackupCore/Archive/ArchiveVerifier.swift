@@ -115,7 +115,7 @@ public struct DatabaseExtractor: Sendable {
         defer { close(fd) }
         let result = try ParallelGzip().decompress(
             fd: archive.reader.fileDescriptor, offset: entry.dataOffset, memberSizes: image.gzipMembers,
-            maxMemberPlainSize: image.gzipBlockSize,
+            blockSize: image.gzipBlockSize, plainSize: image.imageSize,
             sink: { try POSIXFile.writeAll(fd, $0) },
             progress: { done in progress?(ProgressEvent(phase: "extract", bytesDone: done, bytesTotal: entry.size)) })
         guard result.plainSize == image.imageSize, result.plainSHA256 == image.imageSha256.lowercased() else {

@@ -57,6 +57,15 @@ struct DatabaseImagePreparer {
         guard let last = links.last, let database = last.manifest.database else {
             throw BackupError(.invalidInput, "This archive holds no database (it is a \(links.last?.manifest.kind.rawValue ?? "?") backup).")
         }
+        // The image is written whole before it is checked: make sure it fits, rather than fill the disk.
+        let folder = image.deletingLastPathComponent()
+        let available = try context.availableBytes(folder)
+        let (needed, overflow) = database.imageSize.addingReportingOverflow(16 << 20)
+        guard !overflow, available >= needed else {
+            throw BackupError(.insufficientSpace,
+                              "Not enough free disk space to unpack the database from the backup: \(ByteCount.format(database.imageSize)) needed, \(ByteCount.format(available)) free.",
+                              detail: folder.path)
+        }
         if links.count == 1 {
             try DatabaseExtractor().extract(last, to: image, progress: progress)
         } else {
