@@ -52,6 +52,7 @@ public struct ArchiveVerifier: Sendable {
             throw BackupError(.corruptArchive, "This ZIP file is not a caps-backup archive (it has no manifest.json).")
         }
         let manifest = try Manifest.decode(try reader.readData(manifestEntry, limit: Manifest.maxSize))
+        try manifest.checkBounds(archiveSize: size)
         try checkEntriesMatch(manifest, reader)
         var done: UInt64 = 0
         for item in manifest.entries {

@@ -58,12 +58,14 @@ struct DatabaseImagePreparer {
             throw BackupError(.invalidInput, "This archive holds no database (it is a \(links.last?.manifest.kind.rawValue ?? "?") backup).")
         }
         // The image is written whole before it is checked: make sure it fits, rather than fill the disk.
+        // (A chain's rebuild also keeps a few bytes in memory per page of every link: bounded by the same.)
         let folder = image.deletingLastPathComponent()
         let available = try context.availableBytes(folder)
-        let (needed, overflow) = database.imageSize.addingReportingOverflow(16 << 20)
+        let largest = links.compactMap { $0.manifest.database?.imageSize }.max() ?? database.imageSize
+        let (needed, overflow) = largest.addingReportingOverflow(16 << 20)
         guard !overflow, available >= needed else {
             throw BackupError(.insufficientSpace,
-                              "Not enough free disk space to unpack the database from the backup: \(ByteCount.format(database.imageSize)) needed, \(ByteCount.format(available)) free.",
+                              "Not enough free disk space to unpack the database from the backup: \(ByteCount.format(largest)) needed, \(ByteCount.format(available)) free.",
                               detail: folder.path)
         }
         if links.count == 1 {
