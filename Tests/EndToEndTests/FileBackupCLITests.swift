@@ -99,11 +99,18 @@ struct FileBackupCLITests {
         let files = try snapshot(store.uploads)
         let config = try #require(store.fixture.layout.configFiles.first)
         let configBefore = try Data(contentsOf: config)
+        // The demo's signing secret (--config-redact-keys jwt_hs256_secret) is nowhere in the archive.
+        let secretLine = try #require(String(decoding: configBefore, as: UTF8.self).split(separator: "\n").first { $0.hasPrefix("jwt_hs256_secret = ") })
+        let secret = Array(secretLine.dropFirst("jwt_hs256_secret = ".count).utf8)
+        #expect(secret.count > 20)
+        #expect(try [UInt8](Data(contentsOf: URL(fileURLWithPath: full.path!))).firstRange(of: secret) == nil)
+        // A hand edit that keeps the secret: a restore with config takes the backup's file and keeps the live secret.
+        let edited = configBefore + Data("\n# edited by hand\n".utf8)
 
         func change() throws {
             try SQLiteConnection(path: db.path, mode: .readWrite).execute("UPDATE marker SET v = 'later'")
             try store.write("products/1/item-1.jpg", [0])
-            try Data("edited".utf8).write(to: config)
+            try edited.write(to: config)
         }
         func marker() throws -> String? { try SQLiteConnection(path: db.path, mode: .readOnly).scalar("SELECT v FROM marker") }
 
@@ -111,7 +118,7 @@ struct FileBackupCLITests {
         let both = try CLI.run(["restore", "\(full.id!)", "--yes", "--no-pre-restore-snapshot"] + store.arguments)
         #expect(both.status == 0, "\(both.stderr)")
         #expect(try marker() == "monthly" && snapshot(store.uploads) == files)
-        #expect(try Data(contentsOf: config) == Data("edited".utf8))
+        #expect(try Data(contentsOf: config) == edited)
 
         try change()
         let changed = try snapshot(store.uploads)
