@@ -67,6 +67,27 @@ struct FileBackupCLITests {
         #expect(try snapshot(target) == snapshot(store.uploads, without: "paint-swatches/"))
     }
 
+    @Test("restore of a files archive from elsewhere with no uploads folder configured refuses and asks for --uploads")
+    func foreignArchiveNeedsUploads() throws {
+        let store = try Store(files: 10)
+        let job = try store.backup("files")
+        let foreign = store.fixture.root.appendingPathComponent("from-elsewhere.zip")
+        try FileManager.default.copyItem(at: URL(fileURLWithPath: try #require(job.path)), to: foreign)
+        let gone = store.uploads.appendingPathComponent("products/1/item-1.jpg")
+        try FileManager.default.removeItem(at: gone)
+        let otherData = ["--data-dir", store.fixture.root.appendingPathComponent("other-data").path]
+
+        let refused = try CLI.run(["restore", foreign.path, "--yes"] + otherData)
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("No uploads folder is configured") && refused.stderr.contains("Pass --uploads DIR."), "\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: gone.path), "restored into the folder the archive names")
+
+        let target = store.fixture.root.appendingPathComponent("chosen")
+        let restored = try CLI.run(["restore", foreign.path, "--yes", "--uploads", target.path] + otherData)
+        #expect(restored.status == 0, "\(restored.stderr)")
+        #expect(FileManager.default.fileExists(atPath: target.appendingPathComponent("products/1/item-1.jpg").path))
+    }
+
     @Test("restore --delete-extra makes the uploads folder match the backup; without it extra files stay")
     func deleteExtra() throws {
         let store = try Store(files: 60)
