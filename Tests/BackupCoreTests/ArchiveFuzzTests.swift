@@ -124,11 +124,23 @@ struct ArchiveFuzzTests {
         let started = Date()
         let dir = TemporaryDirectory("fuzz")
         let database = dir.path("pos.db")
-        try makeStoreDatabase(database, rows: 300)
+        // Deterministic content and clock, so that the seed archives (and the run) are the same every time
+        // but for their ids and the snapshots' wall-clock times.
+        try SQLiteConnection(path: database.path, mode: .create).execute("""
+            PRAGMA journal_mode=WAL;
+            CREATE TABLE customer(id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+            CREATE TABLE marker(value TEXT);
+            INSERT INTO marker VALUES ('original');
+            CREATE TABLE invoice(id INTEGER PRIMARY KEY, customer_id INTEGER, total REAL, note TEXT);
+            WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 300)
+            INSERT INTO invoice(customer_id, total, note) SELECT x % 7, x * 1.25, printf('%040d', x * 7919) FROM c;
+            """)
         let tree = try UploadsTree(dir.path("uploads"))
         for i in 0..<4 { try tree.write("products/\(i)/sku-\(i).jpg", Array(repeating: UInt8(i), count: 100 + i * 37), mode: 0o644) }
         var context = try makeContext(dir, posDatabase: database)
         context.uploads = tree.root
+        let clock = TestClock()
+        context.now = { clock.now }
         let seeds = try Self.seeds(context)
 
         var rng = TestRandom(seed: Self.seed)
