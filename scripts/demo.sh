@@ -6,7 +6,8 @@ bin=$1
 dir=$2
 listen=${CAPS_DEMO_LISTEN:-127.0.0.1:8080}
 data="$dir/data"
-store=(--pos-db "$dir/pos.db" --uploads "$dir/uploads" --config-files "$(ls -d "$dir"/config/* | paste -sd,)" --data-dir "$data")
+store=(--pos-db "$dir/pos.db" --uploads "$dir/uploads" --config-files "$(ls -d "$dir"/config/* | paste -sd,)"
+       --config-redact-keys jwt_hs256_secret --data-dir "$data")
 
 "$bin" demo simulate --dir "$dir" --tps 20 > "$dir/simulate.log" 2>&1 &
 sim=$!

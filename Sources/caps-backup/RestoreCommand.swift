@@ -73,7 +73,9 @@ struct RestoreCommand: ParsableCommand {
         } catch let failure as RestoreFailure {
             progress.finish()
             if output.json, let restore = failure.restore { try Output.json(RestoreOutput(restore, recoverySteps: failure.recoverySteps)) }
-            Output.error("Restore failed: \(failure.error.message)")
+            // The domain says what is missing; the command line knows how to give it.
+            let hint = failure.error == FileRestoreOptions.noUploadsFolder ? " Pass --uploads DIR." : ""
+            Output.error("Restore failed: \(failure.error.message)\(hint)")
             for step in failure.recoverySteps { Output.error("  - \(step)") }
             throw ExitCode(1)
         }

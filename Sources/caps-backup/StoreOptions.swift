@@ -16,6 +16,10 @@ struct StoreOptions: ParsableArguments {
     @Option(name: .customLong("config-files"), help: "Comma-separated config files to include in database backups.")
     var configFiles: String?
 
+    @Option(name: .customLong("config-redact-keys"),
+            help: "Comma-separated keys whose values are left out of the config files in backups (e.g. jwt_hs256_secret).")
+    var configRedactKeys: String?
+
     @Option(name: .customLong("data-dir"), help: "Where caps-backup keeps its catalog, archives and secrets (default \(ServiceConfig.defaultDataDirectory)).")
     var dataDir: String?
 
@@ -26,6 +30,10 @@ struct StoreOptions: ParsableArguments {
         if let uploads { config.uploads = URL(fileURLWithPath: uploads) }
         if let configFiles {
             config.configFiles = configFiles.split(separator: ",").map { URL(fileURLWithPath: String($0).trimmingCharacters(in: .whitespaces)) }
+        }
+        if let configRedactKeys {
+            config.configRedactKeys = configRedactKeys.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+            try config.checkRedactKeys()
         }
         if let dataDir { config.dataDirectory = URL(fileURLWithPath: dataDir) }
         return config

@@ -66,7 +66,7 @@ struct ArchiveFormatTests {
         let gzFD = try POSIXFile.openForReading(gz)
         defer { close(gzFD) }
         var back = [UInt8]()
-        let decoded = try gzip.decompress(fd: gzFD, offset: 0, memberSizes: result.memberSizes, maxMemberPlainSize: 1 << 20,
+        let decoded = try gzip.decompress(fd: gzFD, offset: 0, memberSizes: result.memberSizes, blockSize: 1 << 20, plainSize: result.plainSize,
                                           sink: { back.append(contentsOf: $0) })
         #expect(back == bytes)
         #expect(decoded.plainSHA256 == result.plainSHA256)
@@ -90,7 +90,7 @@ struct ArchiveFormatTests {
         let fd = try POSIXFile.openForReading(gz)
         defer { close(fd) }
         #expect(throws: BackupError.self) {
-            _ = try gzip.decompress(fd: fd, offset: 0, memberSizes: result.memberSizes, maxMemberPlainSize: 100_000, sink: { _ in })
+            _ = try gzip.decompress(fd: fd, offset: 0, memberSizes: result.memberSizes, blockSize: 100_000, plainSize: 300_000, sink: { _ in })
         }
     }
 

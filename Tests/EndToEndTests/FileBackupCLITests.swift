@@ -67,6 +67,27 @@ struct FileBackupCLITests {
         #expect(try snapshot(target) == snapshot(store.uploads, without: "paint-swatches/"))
     }
 
+    @Test("restore of a files archive from elsewhere with no uploads folder configured refuses and asks for --uploads")
+    func foreignArchiveNeedsUploads() throws {
+        let store = try Store(files: 10)
+        let job = try store.backup("files")
+        let foreign = store.fixture.root.appendingPathComponent("from-elsewhere.zip")
+        try FileManager.default.copyItem(at: URL(fileURLWithPath: try #require(job.path)), to: foreign)
+        let gone = store.uploads.appendingPathComponent("products/1/item-1.jpg")
+        try FileManager.default.removeItem(at: gone)
+        let otherData = ["--data-dir", store.fixture.root.appendingPathComponent("other-data").path]
+
+        let refused = try CLI.run(["restore", foreign.path, "--yes"] + otherData)
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("No uploads folder is configured") && refused.stderr.contains("Pass --uploads DIR."), "\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: gone.path), "restored into the folder the archive names")
+
+        let target = store.fixture.root.appendingPathComponent("chosen")
+        let restored = try CLI.run(["restore", foreign.path, "--yes", "--uploads", target.path] + otherData)
+        #expect(restored.status == 0, "\(restored.stderr)")
+        #expect(FileManager.default.fileExists(atPath: target.appendingPathComponent("products/1/item-1.jpg").path))
+    }
+
     @Test("restore --delete-extra makes the uploads folder match the backup; without it extra files stay")
     func deleteExtra() throws {
         let store = try Store(files: 60)
@@ -99,11 +120,18 @@ struct FileBackupCLITests {
         let files = try snapshot(store.uploads)
         let config = try #require(store.fixture.layout.configFiles.first)
         let configBefore = try Data(contentsOf: config)
+        // The demo's signing secret (--config-redact-keys jwt_hs256_secret) is nowhere in the archive.
+        let secretLine = try #require(String(decoding: configBefore, as: UTF8.self).split(separator: "\n").first { $0.hasPrefix("jwt_hs256_secret = ") })
+        let secret = Array(secretLine.dropFirst("jwt_hs256_secret = ".count).utf8)
+        #expect(secret.count > 20)
+        #expect(try [UInt8](Data(contentsOf: URL(fileURLWithPath: full.path!))).firstRange(of: secret) == nil)
+        // A hand edit that keeps the secret: a restore with config takes the backup's file and keeps the live secret.
+        let edited = configBefore + Data("\n# edited by hand\n".utf8)
 
         func change() throws {
             try SQLiteConnection(path: db.path, mode: .readWrite).execute("UPDATE marker SET v = 'later'")
             try store.write("products/1/item-1.jpg", [0])
-            try Data("edited".utf8).write(to: config)
+            try edited.write(to: config)
         }
         func marker() throws -> String? { try SQLiteConnection(path: db.path, mode: .readOnly).scalar("SELECT v FROM marker") }
 
@@ -111,7 +139,7 @@ struct FileBackupCLITests {
         let both = try CLI.run(["restore", "\(full.id!)", "--yes", "--no-pre-restore-snapshot"] + store.arguments)
         #expect(both.status == 0, "\(both.stderr)")
         #expect(try marker() == "monthly" && snapshot(store.uploads) == files)
-        #expect(try Data(contentsOf: config) == Data("edited".utf8))
+        #expect(try Data(contentsOf: config) == edited)
 
         try change()
         let changed = try snapshot(store.uploads)

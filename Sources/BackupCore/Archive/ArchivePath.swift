@@ -35,7 +35,7 @@ public enum ArchivePath {
         try validate(name)
         let target = root.appendingPathComponent(name).standardizedFileURL
         let base = root.standardizedFileURL.path.hasSuffix("/") ? root.standardizedFileURL.path : root.standardizedFileURL.path + "/"
-        guard target.path.hasPrefix(base) else {
+        guard target.path.utf8.starts(with: base.utf8) else {  // bytes: `hasPrefix` compares characters
             throw BackupError(.unsafeArchive, "The archive contains an entry that points outside the restore folder: \(name)")
         }
         return target

@@ -52,6 +52,7 @@ public struct ArchiveVerifier: Sendable {
             throw BackupError(.corruptArchive, "This ZIP file is not a caps-backup archive (it has no manifest.json).")
         }
         let manifest = try Manifest.decode(try reader.readData(manifestEntry, limit: Manifest.maxSize))
+        try manifest.checkBounds(archiveSize: size)
         try checkEntriesMatch(manifest, reader)
         var done: UInt64 = 0
         for item in manifest.entries {
@@ -115,7 +116,7 @@ public struct DatabaseExtractor: Sendable {
         defer { close(fd) }
         let result = try ParallelGzip().decompress(
             fd: archive.reader.fileDescriptor, offset: entry.dataOffset, memberSizes: image.gzipMembers,
-            maxMemberPlainSize: image.gzipBlockSize,
+            blockSize: image.gzipBlockSize, plainSize: image.imageSize,
             sink: { try POSIXFile.writeAll(fd, $0) },
             progress: { done in progress?(ProgressEvent(phase: .extract, bytesDone: done, bytesTotal: entry.size)) })
         guard result.plainSize == image.imageSize, result.plainSHA256 == image.imageSha256.lowercased() else {

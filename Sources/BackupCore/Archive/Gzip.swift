@@ -13,8 +13,22 @@ enum Gzip {
         return Array(out[0..<n])
     }
 
+    /// Deflate codes at most 258 bytes in about 2 bits: no stream inflates more than ~1032 times its size.
+    static let maxInflationRatio = 1032
+
+    /// Whether `plain` bytes can come out of `compressed` bytes of deflate at all (checked before a
+    /// buffer of the declared size is allocated).
+    static func plausible(plain: UInt64, compressed: UInt64) -> Bool {
+        let (bound, overflow) = compressed.multipliedReportingOverflow(by: UInt64(maxInflationRatio))
+        return overflow || plain <= bound + 1024
+    }
+
     /// Decompresses, refusing anything that would exceed `expectedSize` bytes or is damaged.
     static func decompress(_ bytes: [UInt8], expectedSize: Int) throws -> [UInt8] {
+        guard expectedSize >= 0, plausible(plain: UInt64(expectedSize), compressed: UInt64(bytes.count)) else {
+            throw BackupError(.corruptArchive, "The archive is damaged: a compressed entry does not check out.",
+                              detail: "\(bytes.count) bytes cannot inflate to \(expectedSize)")
+        }
         guard let d = libdeflate_alloc_decompressor() else { throw BackupError(.io, "Out of memory.") }
         defer { libdeflate_free_decompressor(d) }
         var out = [UInt8](repeating: 0, count: expectedSize)

@@ -137,6 +137,69 @@ public struct Manifest: Codable, Sendable, Equatable {
         return manifest
     }
 
+    /// The largest database image a manifest may declare (SQLite's own limit is far above any store's).
+    public static let maxImageSize: UInt64 = 1 << 40
+
+    /// Bounds every number the restore and verify code takes from the manifest, before any of it is used
+    /// to size a buffer, a loop or a file: page size and count against the image size (overflow-checked),
+    /// the gzip block size and member table against what they must describe, page-map counts, entry sizes
+    /// against the archive's size. A hostile or damaged manifest is refused here with a clear error
+    /// instead of trapping on an overflow or allocating without limit later.
+    public func checkBounds(archiveSize: UInt64) throws {
+        func refuse(_ why: String) -> BackupError {
+            BackupError(.corruptArchive, "The archive's manifest holds impossible values; the archive is damaged or not genuine.", detail: why)
+        }
+        var total: UInt64 = 0
+        var sizes: [String: UInt64] = [:]
+        for entry in entries {
+            let (sum, overflow) = total.addingReportingOverflow(entry.size)
+            guard !overflow, entry.size <= archiveSize, sum <= archiveSize else {
+                throw refuse("entry \(entry.path): \(entry.size) bytes in an archive of \(archiveSize)")
+            }
+            total = sum
+            sizes[entry.path] = entry.size
+        }
+        if let files {
+            guard files.fileCount >= 0, files.fileCount <= entries.count, files.totalBytes <= archiveSize,
+                  files.hashing.hashed >= 0, files.hashing.reused >= 0 else {
+                throw refuse("files: \(files.fileCount) files, \(files.totalBytes) bytes")
+            }
+        }
+        guard let database else { return }
+        let pageSize = database.pageSize
+        guard pageSize >= 512, pageSize <= 65536, pageSize & (pageSize - 1) == 0 else { throw refuse("page size \(pageSize)") }
+        guard database.pageCount >= 1, database.pageCount < Int(Int32.max) else { throw refuse("page count \(database.pageCount)") }
+        let (image, overflow) = UInt64(database.pageCount).multipliedReportingOverflow(by: UInt64(pageSize))
+        guard !overflow, image == database.imageSize, image <= Self.maxImageSize else {
+            throw refuse("\(database.pageCount) pages of \(pageSize) bytes for an image of \(database.imageSize)")
+        }
+        let block = database.gzipBlockSize
+        guard block >= pageSize, block <= 64 << 20, block % pageSize == 0 else { throw refuse("gzip block size \(block)") }
+        var stored = database.imageSize
+        if let delta = database.delta {
+            guard delta.parentPageCount >= 1, delta.parentPageCount < Int(Int32.max),
+                  delta.newPages >= 0, delta.newPages <= database.pageCount,
+                  (delta.xorPages ?? 0) >= 0, (delta.xorPages ?? 0) <= delta.newPages else {
+                throw refuse("incremental: \(delta.parentPageCount) parent pages, \(delta.newPages) new, \(delta.xorPages ?? 0) XOR")
+            }
+            // The map is one Int32 per page, gzipped.
+            guard let mapSize = sizes[delta.mapEntry], Gzip.plausible(plain: UInt64(database.pageCount) * 4, compressed: mapSize) else {
+                throw refuse("page map \(delta.mapEntry) for \(database.pageCount) pages")
+            }
+            stored = UInt64(delta.newPages) * UInt64(pageSize)
+        }
+        let members = stored / UInt64(block) + (stored % UInt64(block) == 0 ? 0 : 1)
+        let bound = CompressorPool.bound(block)
+        guard UInt64(database.gzipMembers.count) == members, database.gzipMembers.allSatisfy({ $0 > 0 && $0 <= bound }) else {
+            throw refuse("\(database.gzipMembers.count) gzip members for \(stored) bytes in blocks of \(block)")
+        }
+        var compressed: UInt64 = 0
+        for member in database.gzipMembers { compressed += UInt64(member) }  // < 2^31 members of < 2^27 bytes: no overflow
+        guard let entrySize = sizes[database.entry], compressed == entrySize else {
+            throw refuse("gzip members of \(compressed) bytes for the entry \(database.entry)")
+        }
+    }
+
     public static let encoder: JSONEncoder = {
         let e = JSONEncoder()
         e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]

@@ -115,18 +115,33 @@ public struct ParallelGzip: Sendable {
     /// Decompresses members of known compressed sizes read from `fd` starting at `offset`,
     /// in parallel, handing plain bytes to `sink` in order. Each member's CRC-32 and length are
     /// checked by libdeflate, so a flipped bit is an error here, not silent garbage.
+    ///
+    /// The output is exactly `plainSize` bytes, cut as `compress` cuts it: every member but the last
+    /// inflates to exactly `blockSize` bytes, the last to the rest. A member that would inflate to more
+    /// is stopped by its output buffer (of exactly the size it must have) before anything of it reaches
+    /// `sink`: a gzip bomb costs a refusal, never a full disk.
     public func decompress(
-        fd: Int32, offset: UInt64, memberSizes: [Int], maxMemberPlainSize: Int,
+        fd: Int32, offset: UInt64, memberSizes: [Int], blockSize: Int, plainSize expected: UInt64,
         sink: (UnsafeRawBufferPointer) throws -> Void,
         progress: ((UInt64) -> Void)? = nil
     ) throws -> (plainSize: UInt64, plainSHA256: String) {
+        @Sendable func damaged(_ why: String) -> BackupError {
+            BackupError(.corruptArchive, "The archive's database entry is damaged.", detail: why)
+        }
+        guard blockSize > 0, blockSize <= 64 << 20 else { throw damaged("implausible gzip block size \(blockSize)") }
+        let memberCount = expected / UInt64(blockSize) + (expected % UInt64(blockSize) == 0 ? 0 : 1)
+        guard UInt64(memberSizes.count) == memberCount else {
+            throw damaged("\(memberSizes.count) gzip members for \(expected) bytes in blocks of \(blockSize)")
+        }
         guard let largest = memberSizes.max() else {
             let hasher = StreamingSHA256()
             return (0, hasher.finish())
         }
-        guard largest > 0, largest <= CompressorPool.bound(maxMemberPlainSize), maxMemberPlainSize <= 64 << 20 else {
-            throw BackupError(.corruptArchive, "The archive's database entry is damaged.", detail: "implausible gzip member table")
+        guard memberSizes.allSatisfy({ $0 > 0 }), largest <= CompressorPool.bound(blockSize) else {
+            throw damaged("implausible gzip member table")
         }
+        let lastPlain = Int(expected - (memberCount - 1) * UInt64(blockSize))
+        let maxMemberPlainSize = blockSize
         // Where each member starts: the running sum of the sizes before it.
         let offsets = memberSizes.reduce(into: [offset]) { $0.append($0.last! + UInt64($1)) }
         let slots = workers * 2
@@ -150,8 +165,14 @@ public struct ParallelGzip: Sendable {
                         guard got == want else {
                             throw BackupError(.corruptArchive, "The archive is truncated.", detail: "gzip member \(member) short read")
                         }
-                        output.lengths[slot] = try decompressors.gunzip(
-                            input.buffer(slot, length: want), into: output.fullBuffer(slot), slot: worker)
+                        // Room for exactly what this member must hold: more fails inside libdeflate.
+                        let plain = member == memberSizes.count - 1 ? lastPlain : maxMemberPlainSize
+                        let inflated = try decompressors.gunzip(
+                            input.buffer(slot, length: want), into: output.buffer(slot, length: plain) as UnsafeMutableRawBufferPointer, slot: worker)
+                        guard inflated == plain else {
+                            throw damaged("gzip member \(member) holds \(inflated) bytes, not \(plain)")
+                        }
+                        output.lengths[slot] = inflated
                     },
                     finish: { member, slot in
                         let plain: UnsafeRawBufferPointer = output.buffer(slot, length: output.lengths[slot])

@@ -234,7 +234,8 @@ public final class ZipReader {
 
     private func readDeflated(_ entry: ZipEntry) throws -> [UInt8] {
         // Deflated entries are small text files (configs); the size cap keeps a zip bomb out.
-        guard entry.size <= 256 << 20, entry.compressedSize <= 256 << 20 else {
+        guard entry.size <= 256 << 20, entry.compressedSize <= 256 << 20,
+              Gzip.plausible(plain: entry.size, compressed: entry.compressedSize) else {
             throw BackupError(.corruptArchive, "The archive entry \(entry.name) is too large to inflate.")
         }
         let input = try bytes(at: entry.dataOffset, count: Int(entry.compressedSize))

@@ -1,9 +1,11 @@
 import Foundation
 
-/// Adds the store's config files to an archive under `config/`, same retention as the database.
+/// Adds the store's config files to an archive under `config/`, same retention as the database, with the
+/// values of `redactKeys` left out (`ConfigRedaction`): the manifest's SHA-256 is of the bytes stored.
 struct ConfigFileCollector {
     static let maxFileSize: UInt64 = 16 << 20
     let files: [URL]
+    var redactKeys: [String] = []
 
     func add(to writer: ZipWriter, modified: Date) throws -> [Manifest.Entry] {
         var entries: [Manifest.Entry] = []
@@ -23,7 +25,7 @@ struct ConfigFileCollector {
                 name = "\(file.deletingPathExtension().lastPathComponent)-\(n).\(file.pathExtension)"
                 n += 1
             }
-            let data = try [UInt8](Data(contentsOf: file))
+            let data = ConfigRedaction.redact(try [UInt8](Data(contentsOf: file)), keys: redactKeys).bytes
             let mode = UInt16((try? POSIXFile.mode(file)) ?? 0o600)
             let info = try writer.addEntry("config/\(name)", data: data, modified: modified, mode: mode)
             entries.append(Manifest.Entry(path: info.name, size: info.size, sha256: info.sha256, sourcePath: file.path))

@@ -108,7 +108,7 @@ public struct DatabaseBackupJob: Sendable {
         } else {
             try FullImageEncoder(indexPages: job.kind == .dbIncremental, early: early).write(snapshotURL, snapshot, source: source, to: writer, progress: progress)
         }
-        let configEntries = try ConfigFileCollector(files: context.configFiles).add(to: writer, modified: snapshot.startedAt)
+        let configEntries = try ConfigFileCollector(files: context.configFiles, redactKeys: context.configRedactKeys).add(to: writer, modified: snapshot.startedAt)
         var manifest = Manifest(backupId: job.uuid, kind: job.kind, createdAt: context.now(), host: context.host,
                                 toolVersion: BackupContext.toolVersion, parentId: parent?.job.uuid,
                                 entries: encoded.entries + configEntries)

@@ -143,7 +143,7 @@ public struct FileBackupJob: Sendable {
         job.imageSha256 = encoded.image.imageSha256
         job.snapshotStartedAt = snapshot.startedAt
         job.snapshotFinishedAt = snapshot.finishedAt
-        let config = try ConfigFileCollector(files: context.configFiles).add(to: writer, modified: snapshot.startedAt)
+        let config = try ConfigFileCollector(files: context.configFiles, redactKeys: context.configRedactKeys).add(to: writer, modified: snapshot.startedAt)
         return (encoded.entries + config, encoded.image)
     }
 

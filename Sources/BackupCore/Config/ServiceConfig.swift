@@ -8,6 +8,7 @@ import TOMLKit
 ///     pos_db = "/srv/pos/pos.db"
 ///     uploads = "/srv/pos/uploads"
 ///     config_files = ["/srv/pos/config/pos.toml"]
+///     config_redact_keys = ["jwt_hs256_secret"]
 ///
 ///     [service]
 ///     data_dir = "/var/lib/caps-backup"
@@ -26,6 +27,8 @@ public struct ServiceConfig: Sendable, Equatable {
     public var posDatabase: URL?
     public var uploads: URL?
     public var configFiles: [URL] = []
+    /// Keys whose values are left out of the config files in every archive (see `ConfigRedaction`).
+    public var configRedactKeys: [String] = []
     public var dataDirectory = URL(fileURLWithPath: ServiceConfig.defaultDataDirectory)
     public var listen = ServiceConfig.defaultListen
     /// Host names besides the listen address and loopback that requests may name (`Host`): the
@@ -67,6 +70,8 @@ public struct ServiceConfig: Sendable, Equatable {
         config.posDatabase = file.store?.posDb.map(path)
         config.uploads = file.store?.uploads.map(path)
         config.configFiles = (file.store?.configFiles ?? []).map(path)
+        config.configRedactKeys = file.store?.configRedactKeys ?? []
+        try config.checkRedactKeys()
         if let dir = file.service?.dataDir { config.dataDirectory = path(dir) }
         if let listen = file.service?.listen { config.listen = listen }
         config.publicHosts = file.service?.publicHosts ?? []
@@ -83,6 +88,13 @@ public struct ServiceConfig: Sendable, Equatable {
         }
         config.jwtSecret = file.auth?.jwtSecret
         return config
+    }
+
+    /// Each key in `configRedactKeys` must be a plain name, as a TOML bare key or a JSON member name is.
+    public func checkRedactKeys() throws {
+        if let bad = configRedactKeys.first(where: { !ConfigRedaction.isValidKey($0) }) {
+            throw BackupError(.configuration, "config_redact_keys holds \(bad.debugDescription), which is not a key name (letters, digits, _ and - only).")
+        }
     }
 
     /// The POS database, or a clear error when neither the file nor the flags name it.
@@ -103,8 +115,9 @@ private struct ConfigFile: Decodable {
         var posDb: String?
         var uploads: String?
         var configFiles: [String]?
+        var configRedactKeys: [String]?
         enum CodingKeys: String, CodingKey {
-            case posDb = "pos_db", uploads, configFiles = "config_files"
+            case posDb = "pos_db", uploads, configFiles = "config_files", configRedactKeys = "config_redact_keys"
         }
     }
 

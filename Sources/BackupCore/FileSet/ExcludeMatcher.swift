@@ -24,7 +24,7 @@ public struct ExcludeMatcher: Sendable {
         compiled = patterns.compactMap { raw in
             var text = raw.hasPrefix("./") ? String(raw.dropFirst(2)) : raw
             while text.hasSuffix("/") { text.removeLast() }
-            let components = text.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+            let components = PathBytes.components(text)
             guard !components.isEmpty else { return nil }
             return Pattern(components: components, anchored: components.count > 1)
         }
@@ -32,13 +32,13 @@ public struct ExcludeMatcher: Sendable {
 
     /// Whether the file at `path` (relative, `/`-separated) is excluded.
     public func excludes(file path: String) -> Bool {
-        let parts = path.split(separator: "/").map(String.init)
+        let parts = PathBytes.components(path)  // at the `/` byte, as the kernel splits it
         return compiled.contains { matches($0, parts) }
     }
 
     /// Whether the whole directory at `path` is excluded: it matches a pattern, or a `dir/**` pattern.
     public func excludes(directory path: String) -> Bool {
-        let parts = path.split(separator: "/").map(String.init)
+        let parts = PathBytes.components(path)
         return compiled.contains { pattern in
             if matches(pattern, parts) { return true }
             guard pattern.components.count > 1, pattern.components.last == "**" else { return false }

@@ -139,7 +139,7 @@ public struct FileTreeWalker: Sendable {
                 return text
             }
             guard let name, !name.isEmpty else { continue }
-            if path.isEmpty && name.hasPrefix(Self.stagingPrefix) { continue }
+            if path.isEmpty && PathBytes.hasPrefix(name, Self.stagingPrefix) { continue }
             names.append(name)
         }
         // Byte order, not Unicode collation: the same order on every machine and cheap.

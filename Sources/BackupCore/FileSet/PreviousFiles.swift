@@ -210,7 +210,7 @@ struct PreviousFiles: Sendable {
         let manifest = try Manifest.decode(Array(json.utf8))
         guard let summary = manifest.files else { return nil }
         var files = PriorFiles()
-        for entry in manifest.entries where entry.path.hasPrefix(prefix) {
+        for entry in manifest.entries where PathBytes.hasPrefix(entry.path, prefix) {
             guard let modified = entry.modified, let crc = entry.crc32 else { continue }
             files.append(entry.path, PriorFile(size: entry.size, modified: modified, crc32: crc, sha256: entry.sha256))
         }

@@ -10,6 +10,8 @@ public struct BackupContext: Sendable {
     public var posDatabase: URL?
     public var uploads: URL?
     public var configFiles: [URL]
+    /// Keys whose values are left out of the config files in archives (settings `config_redact_keys`).
+    public var configRedactKeys: [String]
     public var host: String
     public var now: @Sendable () -> Date
     public var availableBytes: @Sendable (URL) throws -> UInt64
@@ -20,6 +22,7 @@ public struct BackupContext: Sendable {
     public var diagnostics: @Sendable (String) -> Void = { line in FileHandle.standardError.write(Data(("caps-backup: " + line + "\n").utf8)) }
 
     public init(dataDirectory: DataDirectory, catalog: Catalog, posDatabase: URL?, uploads: URL? = nil, configFiles: [URL] = [],
+                configRedactKeys: [String] = [],
                 host: String = ProcessInfo.processInfo.hostName,
                 now: @escaping @Sendable () -> Date = { Date() },
                 availableBytes: @escaping @Sendable (URL) throws -> UInt64 = { try POSIXFile.availableBytes(at: $0) }) {
@@ -28,6 +31,7 @@ public struct BackupContext: Sendable {
         self.posDatabase = posDatabase
         self.uploads = uploads
         self.configFiles = configFiles
+        self.configRedactKeys = configRedactKeys
         self.host = host
         self.now = now
         self.availableBytes = availableBytes
@@ -39,7 +43,7 @@ public struct BackupContext: Sendable {
         try directory.prepare()
         let catalog = try Catalog(url: directory.catalog)
         return BackupContext(dataDirectory: directory, catalog: catalog, posDatabase: config.posDatabase,
-                             uploads: config.uploads, configFiles: config.configFiles)
+                             uploads: config.uploads, configFiles: config.configFiles, configRedactKeys: config.configRedactKeys)
     }
 
     public func requirePOSDatabase() throws -> URL {

@@ -90,7 +90,7 @@ struct ChainReconstructor {
             var storedPage = 0
             let result = try ParallelGzip().decompress(
                 fd: link.reader.fileDescriptor, offset: entry.dataOffset, memberSizes: image.gzipMembers,
-                maxMemberPlainSize: image.gzipBlockSize,
+                blockSize: image.gzipBlockSize, plainSize: UInt64(stored[number]) * UInt64(pageSize),
                 sink: { chunk in
                     guard chunk.count % pageSize == 0 else {
                         throw BackupError(.corruptArchive, "The archive of backup \(link.manifest.backupId) holds a partial page.")

@@ -51,10 +51,12 @@ final class ConfigStage {
             let fd = try POSIXFile.createPrivate(temp)
             defer { close(fd) }
             staged.append((temp, target))
-            let bytes = try archive.reader.readData(entry, limit: ConfigFileCollector.maxFileSize)
-            guard bytes.withUnsafeBytes({ Hex.sha256($0) }) == item.sha256.lowercased() else {
+            let stored = try archive.reader.readData(entry, limit: ConfigFileCollector.maxFileSize)
+            guard stored.withUnsafeBytes({ Hex.sha256($0) }) == item.sha256.lowercased() else {
                 throw BackupError(.checksumMismatch, "The archive changed while being restored: \(item.path) does not match its checksum.")
             }
+            // Values left out at backup time (config_redact_keys) keep the live file's: never the marker.
+            let bytes = try ConfigRedaction.restore(stored, live: try? [UInt8](Data(contentsOf: target)), file: target.path)
             try bytes.withUnsafeBytes { try POSIXFile.writeAll(fd, $0) }
             // Keep the live file's owner and mode when it exists, else the mode recorded in the archive.
             if stat(target.path, &st) == 0 {

@@ -36,7 +36,7 @@ struct DatabaseImagePreparer {
             return try build(links, into: image, progress: progress)
         case .databaseFile(let url):
             progress?(ProgressEvent(phase: .copy, bytesDone: 0, bytesTotal: 0))
-            try DatabaseSnapshotter().copy(of: url, into: image)
+            try DatabaseSnapshotter().copy(of: url, into: image, untrusted: true)
             return Prepared(sha256: try Checksums.sha256(of: image), journalMode: nil, chain: [url.path])
         }
     }
@@ -58,6 +58,17 @@ struct DatabaseImagePreparer {
     private func build(_ links: [VerifiedArchive], into image: URL, progress: ProgressHandler?) throws -> Prepared {
         guard let last = links.last, let database = last.manifest.database else {
             throw BackupError(.invalidInput, "This archive holds no database (it is a \(links.last?.manifest.kind.rawValue ?? "?") backup).")
+        }
+        // The image is written whole before it is checked: make sure it fits, rather than fill the disk.
+        // (A chain's rebuild also keeps a few bytes in memory per page of every link: bounded by the same.)
+        let folder = image.deletingLastPathComponent()
+        let available = try context.availableBytes(folder)
+        let largest = links.compactMap { $0.manifest.database?.imageSize }.max() ?? database.imageSize
+        let (needed, overflow) = largest.addingReportingOverflow(16 << 20)
+        guard !overflow, available >= needed else {
+            throw BackupError(.insufficientSpace,
+                              "Not enough free disk space to unpack the database from the backup: \(ByteCount.format(largest)) needed, \(ByteCount.format(available)) free.",
+                              detail: folder.path)
         }
         if links.count == 1 {
             try DatabaseExtractor().extract(last, to: image, progress: progress)

@@ -137,7 +137,7 @@ public struct DatabaseRestoreJob: Sendable {
     }
 
     private func checkIntegrity(of image: URL, progress: ProgressHandler?) throws {
-        let connection = try SQLiteConnection(path: image.path, mode: .readOnly)
+        let connection = try SQLiteConnection(path: image.path, mode: .readOnly, untrusted: true)
         if let problems = try connection.integrityProblems(progress: progress) {
             throw BackupError(.corruptArchive, "The database in the backup fails SQLite's integrity check and will not be restored.",
                               detail: problems.prefix(5).joined(separator: "; "))
@@ -148,7 +148,7 @@ public struct DatabaseRestoreJob: Sendable {
     /// (journal mode included) and needs equal page sizes when the live file is in WAL mode: give the
     /// image the live file's format, or on a fresh install the journal mode the database had when backed up.
     private func matchLiveFormat(image: URL, target: URL, journalModeOfBackup: String?) throws {
-        let connection = try SQLiteConnection(path: image.path, mode: .readWrite)
+        let connection = try SQLiteConnection(path: image.path, mode: .readWrite, untrusted: true)
         var wantWAL = journalModeOfBackup == "wal"
         if POSIXFile.exists(target) {
             let live = try SQLiteConnection(path: target.path, mode: .readOnly)

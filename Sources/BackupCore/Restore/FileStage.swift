@@ -40,19 +40,25 @@ final class FileStage {
         guard let summary = manifest.files else {
             throw BackupError(.invalidInput, "This backup holds no product files (it is a \(manifest.kind.rawValue) backup).")
         }
-        try ArchivePath.validate(summary.prefix.hasSuffix("/") ? summary.prefix + "x" : summary.prefix + "/x")
-        let root = try prepareRoot(options.uploads ?? URL(fileURLWithPath: summary.root))
+        try ArchivePath.validate(summary.prefix.utf8.last == PathBytes.slash ? summary.prefix + "x" : summary.prefix + "/x")
+        // The folder the manifest names is only trusted for an archive we wrote (its checksum matched the
+        // catalog): one from elsewhere could name any folder on this server.
+        guard let requested = options.uploads ?? (archive.checksumSource.contains("catalog") ? URL(fileURLWithPath: summary.root) : nil) else {
+            throw FileRestoreOptions.noUploadsFolder
+        }
+        let root = try prepareRoot(requested)
         self.root = root
         excludes = ExcludeMatcher(summary.excludes)
 
         // Plan and refuse, before writing anything.
-        let entries = manifest.entries.filter { $0.path.hasPrefix(summary.prefix) }
+        // Bytes, not characters: "files/" + "\u{301}x" does not have the prefix "files/" as a String.
+        let entries = manifest.entries.filter { PathBytes.hasPrefix($0.path, summary.prefix) }
         var planned: [(Manifest.Entry, ZipEntry, String)] = []
         planned.reserveCapacity(entries.count)
-        var checkedFolders = Set<String>()
+        var checkedFolders = Set<[UInt8]>()
         var total: UInt64 = 0
         for item in entries {
-            let relative = String(item.path.dropFirst(summary.prefix.count))
+            let relative = PathBytes.dropPrefix(item.path, summary.prefix)
             _ = try ArchivePath.resolve(relative, under: root)
             guard let entry = archive.reader.entry(named: item.path), entry.size == item.size else {
                 throw BackupError(.corruptArchive, "The archive's manifest disagrees with its contents: \(item.path).")
@@ -74,10 +80,13 @@ final class FileStage {
         try POSIXFile.makePrivateDirectory(staging)
         self.staging = staging
         let owner = rootOwner(root)
+        // Modes come from the archive, but no archive makes a file writable by others, nor by the group
+        // unless the uploads folder itself is group-writable (the store's policy).
+        let modeMask = mode_t(0o755) | (((try? POSIXFile.mode(root)) ?? 0) & 0o020)
         var done: UInt64 = 0
         for (number, (item, entry, relative)) in planned.enumerated() {
             let staged = String(number)
-            try extract(entry, expected: item, to: staging.appendingPathComponent(staged), owner: owner, reader: archive.reader)
+            try extract(entry, expected: item, to: staging.appendingPathComponent(staged), owner: owner, modeMask: modeMask, reader: archive.reader)
             items.append(Item(relative: relative, staged: staged, size: item.size))
             done += item.size
             if number % 256 == 0 { progress?(ProgressEvent(phase: .extractFiles, bytesDone: done, bytesTotal: total)) }
@@ -98,6 +107,9 @@ final class FileStage {
         var done: UInt64 = 0
         for (number, item) in items.enumerated() {
             let (folder, name) = BeneathRoot.split(item.relative)
+            guard PathBytes.isName(name), PathBytes.isName(item.staged) else {
+                throw BackupError(.unsafeArchive, "The archive names an unsafe place for a file: \(item.relative.debugDescription); restoring stopped there.")
+            }
             try beneath.makeFolders(folder, mode: folderMode, owner: owner)
             guard let folderFD = beneath.directory(folder) else {
                 throw BackupError(.unsafeArchive, "\(folder) in the uploads folder is not a real folder (a link or a file); restoring stopped there.")
@@ -113,10 +125,10 @@ final class FileStage {
         outcome.bytes = done
         for relative in extra {
             let (folder, name) = BeneathRoot.split(relative)
-            guard let folderFD = beneath.directory(folder) else { continue }
+            guard PathBytes.isName(name), let folderFD = beneath.directory(folder) else { continue }
             if unlinkat(folderFD, name, 0) == 0 || errno == ENOENT { outcome.removed += 1 }
         }
-        removeEmptiedFolders(extra, root: root)
+        removeEmptiedFolders(extra, beneath: beneath)
         try syncFileSystem(root)
     }
 
@@ -144,17 +156,21 @@ final class FileStage {
     }
 
     /// Every existing folder on the way must be a real folder (not a link), and the target may not be a folder.
-    private func checkPath(_ relative: String, root: URL, checked: inout Set<String>) throws {
-        let components = relative.split(separator: "/").map(String.init)
+    /// Components are split at the `/` byte, as the kernel splits them (see `PathBytes`).
+    private func checkPath(_ relative: String, root: URL, checked: inout Set<[UInt8]>) throws {
+        let components = PathBytes.components(relative)
+        guard components.allSatisfy(PathBytes.isName) else {
+            throw BackupError(.unsafeArchive, "The archive contains an unsafe entry name and was refused: \(relative.debugDescription)")
+        }
         var path = ""
         for (index, component) in components.enumerated() {
             path = path.isEmpty ? component : path + "/" + component
             let isLast = index == components.count - 1
-            if !isLast, checked.contains(path) { continue }
+            if !isLast, checked.contains(Array(path.utf8)) { continue }
             let url = root.appendingPathComponent(path)
             var st = stat()
             guard lstat(url.path, &st) == 0 else {
-                if errno == ENOENT { if !isLast { checked.insert(path) }; return }  // nothing below exists either
+                if errno == ENOENT { if !isLast { checked.insert(Array(path.utf8)) }; return }  // nothing below exists either
                 throw POSIXFile.errnoError("lstat", url)
             }
             let type = st.st_mode & S_IFMT
@@ -170,7 +186,7 @@ final class FileStage {
             } else if type != S_IFDIR {
                 throw BackupError(.invalidInput, "The file \(path) in the uploads folder is in the way of restored files; nothing was changed.")
             }
-            checked.insert(path)
+            checked.insert(Array(path.utf8))
         }
     }
 
@@ -184,14 +200,15 @@ final class FileStage {
 
     private func removeStaleStaging(in root: URL) throws {
         // We hold the job lock: any staging folder left here belongs to a restore that died.
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? [] where name.hasPrefix(FileTreeWalker.stagingPrefix) {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? [] where PathBytes.hasPrefix(name, FileTreeWalker.stagingPrefix) {
             try? FileManager.default.removeItem(at: root.appendingPathComponent(name))
         }
     }
 
     // MARK: Writing
 
-    private func extract(_ entry: ZipEntry, expected: Manifest.Entry, to url: URL, owner: (uid_t, gid_t)?, reader: ZipReader) throws {
+    private func extract(_ entry: ZipEntry, expected: Manifest.Entry, to url: URL, owner: (uid_t, gid_t)?, modeMask: mode_t,
+                         reader: ZipReader) throws {
         let fd = try POSIXFile.createPrivate(url)
         defer { close(fd) }
         // Checked again while extracting: the archive could have changed since it was verified.
@@ -200,27 +217,31 @@ final class FileStage {
             throw BackupError(.checksumMismatch, "The archive changed while being restored: \(entry.name) does not match its checksum.")
         }
         if let owner { _ = fchown(fd, owner.0, owner.1) }  // best effort: a group we are not in is refused
-        // Permission bits only: set-user-id, set-group-id and sticky bits are never restored.
-        let mode = (expected.mode ?? entry.unixMode) & 0o777
-        guard fchmod(fd, mode_t(mode)) == 0 else { throw POSIXFile.errnoError("fchmod", url) }
+        // Permission bits only: set-user-id, set-group-id and sticky bits are never restored, nor write
+        // bits beyond `modeMask`.
+        let mode = mode_t(expected.mode ?? entry.unixMode) & 0o777 & modeMask
+        guard fchmod(fd, mode) == 0 else { throw POSIXFile.errnoError("fchmod", url) }
         if let modified = expected.modified {
             var times = [timespec(tv_sec: 0, tv_nsec: (1 << 30) - 2 /* UTIME_OMIT: keep the access time as it is */), modified.timespec]
             guard futimens(fd, &times) == 0 else { throw POSIXFile.errnoError("futimens", url) }
         }
     }
 
-    private func removeEmptiedFolders(_ removed: [String], root: URL) {
-        var folders = Set<String>()
+    private func removeEmptiedFolders(_ removed: [String], beneath: BeneathRoot) {
+        var folders = Set<[UInt8]>()
         for relative in removed {
             var folder = BeneathRoot.split(relative).folder
             while !folder.isEmpty {
-                folders.insert(folder)
+                folders.insert(Array(folder.utf8))
                 folder = BeneathRoot.split(folder).folder
             }
         }
-        // Deepest first; rmdir fails (and we move on) on a folder that still holds anything.
-        for folder in folders.sorted(by: { $0.count > $1.count }) {
-            rmdir(root.appendingPathComponent(folder).path)
+        // Deepest first; the removal fails (and we move on) on a folder that still holds anything. Each
+        // is removed relative to its parent opened without following links: never outside the root.
+        for bytes in folders.sorted(by: { $0.count > $1.count }) {
+            let (parent, name) = BeneathRoot.split(String(decoding: bytes, as: UTF8.self))
+            guard PathBytes.isName(name), let parentFD = beneath.directory(parent) else { continue }
+            unlinkat(parentFD, name, AT_REMOVEDIR)
         }
     }
 

@@ -6,7 +6,7 @@ public struct LiveDatabaseReplacer: Sendable {
 
     public func replace(_ target: URL, with image: URL) throws {
         if !POSIXFile.exists(target) { return try install(image, at: target) }
-        let source = try SQLiteConnection(path: image.path, mode: .readOnly)
+        let source = try SQLiteConnection(path: image.path, mode: .readOnly, untrusted: true)
         let live = try SQLiteConnection(path: target.path, mode: .readWrite, busyTimeoutMs: 30_000)
         try live.replaceContents(from: source)
         let expectedPages = try source.integer("PRAGMA page_count")

@@ -14,7 +14,8 @@ public protocol RestoreCompanion: AnyObject {
 
 /// What to restore besides (or instead of) the database, and how.
 public struct FileRestoreOptions: Sendable {
-    /// Where the files go; nil means the uploads folder recorded in the archive.
+    /// Where the files go; nil means the uploads folder recorded in the archive, for an archive the
+    /// catalog knows (else the restore is refused with `noUploadsFolder`).
     public var uploads: URL?
     /// Remove files that are in the uploads folder but not in the backup (excluded and skipped paths
     /// are never removed). Default: keep them.
@@ -23,6 +24,12 @@ public struct FileRestoreOptions: Sendable {
         self.uploads = uploads
         self.deleteExtra = deleteExtra
     }
+
+    /// `uploads` is nil and the archive is not one the catalog knows: the folder its manifest names is
+    /// not trusted. Callers that can name the folder (the CLI's `--uploads`) say how.
+    public static let noUploadsFolder = BackupError(
+        .configuration, "No uploads folder is configured; name the folder to restore the files into.",
+        detail: "the archive is not in the catalog, so the uploads folder recorded in it is not used")
 }
 
 /// What a file restore did.

@@ -84,10 +84,11 @@ public struct DatabaseSnapshotter: Sendable {
 
     /// A page-identical copy of the live database in one read transaction (online backup API,
     /// one step): the fastest consistent copy, used for the pre-restore snapshot.
-    public func copy(of source: URL, into target: URL) throws {
+    /// `untrusted`: `source` came from elsewhere (see `SQLiteConnection`).
+    public func copy(of source: URL, into target: URL, untrusted: Bool = false) throws {
         close(try POSIXFile.createPrivate(target))
-        let from = try SQLiteConnection(path: source.path, mode: .readOnly)
-        let to = try SQLiteConnection(path: target.path, mode: .readWrite)
+        let from = try SQLiteConnection(path: source.path, mode: .readOnly, untrusted: untrusted)
+        let to = try SQLiteConnection(path: target.path, mode: .readWrite, untrusted: untrusted)
         try to.replaceContents(from: from)
     }
 }

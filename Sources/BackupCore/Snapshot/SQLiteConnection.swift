@@ -19,7 +19,11 @@ public final class SQLiteConnection {
         case readerOnWritableFile
     }
 
-    public init(path: String, mode: Mode, busyTimeoutMs: Int32 = 10_000) throws {
+    /// - Parameter untrusted: the file came from an archive or from elsewhere (a restore image, a database
+    ///   file given to restore): defensive mode (`SQLITE_DBCONFIG_DEFENSIVE`) and `PRAGMA trusted_schema=OFF`,
+    ///   so its schema (views, triggers, CHECK constraints, defaults, generated columns, indexes) cannot call
+    ///   functions with side effects, and no statement can deliberately corrupt it.
+    public init(path: String, mode: Mode, busyTimeoutMs: Int32 = 10_000, untrusted: Bool = false) throws {
         var db: OpaquePointer?
         let flags: Int32 = switch mode {
         case .readOnly: SQLITE_OPEN_READONLY
@@ -37,10 +41,26 @@ public final class SQLiteConnection {
             sqlite3_close(db)
             throw BackupError(.database, "Could not open the database \(path) without checkpointing it on close.")
         }
+        if untrusted {
+            // Before any statement: the schema is read (and its expressions prepared) on first use.
+            guard caps_sqlite3_set_defensive(db) == SQLITE_OK,
+                  sqlite3_exec(db, "PRAGMA trusted_schema=OFF", nil, nil, nil) == SQLITE_OK else {
+                sqlite3_close(db)
+                throw BackupError(.database, "Could not open the database \(path) in the safe mode used for files from an archive.")
+            }
+        }
         handle = db
         self.path = path
         sqlite3_busy_timeout(db, busyTimeoutMs)
         sqlite3_extended_result_codes(db, 1)
+    }
+
+    /// Whether the connection is in defensive mode and distrusts its schema (see `untrusted`).
+    var isUntrustedMode: Bool {
+        get throws {
+            let trustsSchema = try integer("PRAGMA trusted_schema")
+            return caps_sqlite3_is_defensive(handle) == 1 && trustsSchema == 0
+        }
     }
 
     deinit { sqlite3_close_v2(handle) }

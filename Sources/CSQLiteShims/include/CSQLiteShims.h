@@ -8,6 +8,12 @@
 /// which Swift cannot call. Returns the SQLite result code.
 int caps_sqlite3_disable_checkpoint_on_close(sqlite3 *db);
 
+/// sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, 0): SQL can no longer deliberately corrupt the
+/// file (writable_schema, journal_mode=OFF, schema_version=N, shadow-table writes). Returns the result code.
+int caps_sqlite3_set_defensive(sqlite3 *db);
+/// Whether the connection is in defensive mode: 1, 0, or -1 on error.
+int caps_sqlite3_is_defensive(sqlite3 *db);
+
 /// The name of the pass-through VFS that reports writes (write_watch.c).
 #define CAPS_WRITE_WATCH_VFS "caps-watch"
 
