@@ -24,14 +24,18 @@ struct BackupCommand: ParsableCommand {
     func run() throws {
         let context = try store.context()
         let progress = TerminalProgress(output.progress)
+        // Heartbeat pings as for the service's backups; before exiting, give one still in flight a moment.
+        let handler = context.heartbeat.startingAtFirstEvent(of: kind, then: progress.handler)
+        defer { context.heartbeat.waitUntilSent(timeout: 10) }
         do {
             let job = switch kind {
             case .dbFull, .dbIncremental:
-                try DatabaseBackupJob(context: context, kind: kind).run(trigger: .manual, actor: .system, integrityCheck: !skipIntegrityCheck, progress: progress.handler)
+                try DatabaseBackupJob(context: context, kind: kind).run(trigger: .manual, actor: .system, integrityCheck: !skipIntegrityCheck, progress: handler)
             case .files, .full:
-                try FileBackupJob(context: context, kind: kind).run(trigger: .manual, actor: .system, integrityCheck: !skipIntegrityCheck, progress: progress.handler)
+                try FileBackupJob(context: context, kind: kind).run(trigger: .manual, actor: .system, integrityCheck: !skipIntegrityCheck, progress: handler)
             }
             progress.finish()
+            context.heartbeat.send(.success, for: kind)
             if output.json {
                 try Output.json(job)
             } else {
@@ -42,6 +46,7 @@ struct BackupCommand: ParsableCommand {
             }
         } catch let failure as BackupFailure {
             progress.finish()
+            context.heartbeat.send(.fail, for: kind)
             // A full disk was alerted by the job; any other failure is alerted here (R1.7).
             if failure.error.code != .insufficientSpace {
                 _ = try? context.catalog.raise(.backupFailed(kind, failure.error), at: Date())

@@ -31,7 +31,8 @@ public struct BackupRunner: Sendable {
         } catch {
             return failed(kind, error, alert: alertOnFailure)
         }
-        return withExtendedLifetime(lock) {
+        context.heartbeat.started(kind)  // pings go out in the background: never a delay or a failure here
+        let outcome: BackupOutcome = withExtendedLifetime(lock) {
             let job: BackupJob
             do {
                 try JobRecovery(context: context).recoverInterruptedJobs()
@@ -46,6 +47,8 @@ public struct BackupRunner: Sendable {
             }
             return .succeeded(job, pruned: applyRetention())
         }
+        context.heartbeat.ended(kind, outcome)
+        return outcome
     }
 
     private func dispatch(_ kind: BackupKind, trigger: JobTrigger, actor: BackupContext.Actor, integrityCheck: Bool,

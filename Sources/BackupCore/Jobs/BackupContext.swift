@@ -13,11 +13,14 @@ public struct BackupContext: Sendable {
     public var host: String
     public var now: @Sendable () -> Date
     public var availableBytes: @Sendable (URL) throws -> UInt64
+    /// Dead-man's-switch pings for the jobs `BackupRunner` runs (none unless the settings name a URL).
+    public var heartbeat: HeartbeatPinger
 
     public init(dataDirectory: DataDirectory, catalog: Catalog, posDatabase: URL?, uploads: URL? = nil, configFiles: [URL] = [],
                 host: String = ProcessInfo.processInfo.hostName,
                 now: @escaping @Sendable () -> Date = { Date() },
-                availableBytes: @escaping @Sendable (URL) throws -> UInt64 = { try POSIXFile.availableBytes(at: $0) }) {
+                availableBytes: @escaping @Sendable (URL) throws -> UInt64 = { try POSIXFile.availableBytes(at: $0) },
+                heartbeat: HeartbeatPinger? = nil) {
         self.dataDirectory = dataDirectory
         self.catalog = catalog
         self.posDatabase = posDatabase
@@ -26,6 +29,7 @@ public struct BackupContext: Sendable {
         self.host = host
         self.now = now
         self.availableBytes = availableBytes
+        self.heartbeat = heartbeat ?? HeartbeatPinger(catalog: catalog)
     }
 
     /// Opens (and creates, 0700) the data directory and its catalog.
