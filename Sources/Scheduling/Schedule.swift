@@ -63,6 +63,17 @@ public struct Schedule: Sendable, Equatable {
         return count
     }
 
+    /// The last run in `(start, end]`, if any.
+    public func latestRun(after start: Date, through end: Date, in calendar: LocalCalendar) -> Date? {
+        var latest: Date?
+        var t = next(after: start, in: calendar)
+        while t <= end {
+            latest = t
+            t = next(after: t, in: calendar)
+        }
+        return latest
+    }
+
     /// Walks local days from the one holding `date`; every rule matches within 62 days.
     private func firstRun(after date: Date, calendar: LocalCalendar, hour: Int, minute: Int, on matches: (Int) -> Bool) -> Date {
         let first = calendar.day(date)

@@ -24,6 +24,8 @@ struct BackupCommand: ParsableCommand {
     func run() throws {
         let context = try store.context(recovering: false)
         let progress = TerminalProgress(output.progress)
+        // The runner sends the heartbeat pings; before exiting, give one still in flight a moment.
+        defer { context.heartbeat.waitUntilSent(timeout: 10) }
         let outcome = BackupRunner(context: context).run(kind, trigger: .manual, actor: .system, integrityCheck: !skipIntegrityCheck,
                                                           applyRetention: false, progress: progress.handler)
         progress.finish()

@@ -49,3 +49,36 @@ struct SettingsTests {
         #expect(try store.load() == BackupSettings())
     }
 }
+
+@Suite("Settings: heartbeat URLs")
+struct HeartbeatSettingsTests {
+    @Test("Heartbeat URLs are saved and read back, from another catalog connection too")
+    func roundTrip() throws {
+        let dir = TemporaryDirectory()
+        let context = try makeContext(dir, posDatabase: nil)
+        #expect(try SettingsStore(catalog: context.catalog).load().heartbeat == .init(), "none by default")
+        var settings = BackupSettings()
+        settings.heartbeat = .init(databaseURL: "https://hc-ping.com/1f0c", filesURL: "http://monitor.example.test/ping/files")
+        try SettingsStore(catalog: context.catalog).save(settings)
+        #expect(try SettingsStore(catalog: try Catalog(url: context.dataDirectory.catalog)).load() == settings)
+    }
+
+    @Test("A heartbeat URL that is not http(s) is refused, field by field, with the webhook's rule, and nothing is saved",
+          arguments: ["ftp://hc.example.test/x", "hc-ping.com/abc", "", "javascript:alert(1)", "http//missing-colon"])
+    func invalid(_ url: String) throws {
+        let dir = TemporaryDirectory()
+        let store = SettingsStore(catalog: try makeContext(dir, posDatabase: nil).catalog)
+        var good = BackupSettings()
+        good.heartbeat.databaseURL = "https://hc-ping.com/keep"
+        try store.save(good)
+        for field in ["heartbeat.databaseURL", "heartbeat.filesURL"] {
+            var settings = good
+            if field == "heartbeat.databaseURL" { settings.heartbeat.databaseURL = url } else { settings.heartbeat.filesURL = url }
+            settings.retention.keepDaily = 3  // a valid change that must not be saved either
+            let error = #expect(throws: SettingsValidationError.self) { try store.save(settings) }
+            #expect(error?.errors.map(\.field) == [field])
+            #expect(error?.errors.first?.message == "The heartbeat URL must be an http:// or https:// URL.")
+            #expect(try store.load() == good)
+        }
+    }
+}

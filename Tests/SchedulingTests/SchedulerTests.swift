@@ -42,17 +42,107 @@ struct SchedulerTests {
         s.schedules.full.enabled = false
     }
 
-    @Test("A run due while another backup runs is skipped, logged and audited; the next one runs")
+    @Test("Runs due while another backup runs are skipped, logged and audited once; the newest is made up when it ends")
     func overlap() async throws {
         var h = try Harness(from: "2026-05-13 23:30", to: "2026-05-14 02:30", Self.dbOnly)
         h.runner.duration = { $0 == .dbFull ? 90 * 60 : 60 }
         await h.run()
-        #expect(h.calls == ["db-full 2026-05-13 23:59", "db-incremental 2026-05-14 02:00"])
+        // 00:00 and 01:00 fall due during the 90-minute full; 01:00's run is made up at 01:29, and 02:00 runs as usual.
+        #expect(h.calls == ["db-full 2026-05-13 23:59", "db-incremental 2026-05-14 01:29", "db-incremental 2026-05-14 02:00"])
         let skips = h.logs.events("schedule.skipped")
         #expect(skips.map { $0.fields["kind"] } == ["db-incremental"] && skips.first?.fields["runs"] == "2")
+        #expect(skips.first?.fields["makeUp"] == Timestamp.iso8601(local("2026-05-14 01:00")))
         let audit = try h.context.catalog.auditLog().filter { $0.action == "schedule.skip" }
         #expect(audit.count == 1 && audit.first?.target == "db-incremental" && audit.first?.outcome == "skipped")
         #expect(audit.first?.detail?.contains("another backup was running") == true)
+        #expect(audit.first?.detail?.contains("the newest runs as soon as the slot is free") == true)
+    }
+
+    @Test("The 00:00 hourly skipped by a 23:59 full that runs until 00:03 starts right at 00:03, once (R4.3)")
+    func hourlyAfterNightlyFull() async throws {
+        var h = try Harness(from: "2026-05-13 23:30", to: "2026-05-14 01:30", Self.dbOnly)
+        h.runner.duration = { $0 == .dbFull ? 4 * 60 : 60 }
+        await h.run()
+        let calls = h.runner.calls.get
+        #expect(h.calls == ["db-full 2026-05-13 23:59", "db-incremental 2026-05-14 00:03", "db-incremental 2026-05-14 01:00"])
+        let madeUp = try #require(calls.dropFirst().first)
+        #expect(madeUp.at == local("2026-05-14 00:03"), "at once when the full ends")
+        #expect(madeUp.at <= local("2026-05-14 00:08"), "within R4.3's five minutes")
+
+        // The skip is logged and audited once; the made-up run says what it is, and is no catch-up.
+        let skips = h.logs.events("schedule.skipped")
+        #expect(skips.count == 1 && skips.first?.fields["runs"] == "1" && skips.first?.fields["kind"] == "db-incremental")
+        #expect(skips.first?.fields["makeUp"] == Timestamp.iso8601(local("2026-05-14 00:00")))
+        let audit = try h.context.catalog.auditLog().filter { $0.action == "schedule.skip" }
+        #expect(audit.map(\.detail) == ["another backup was running at the scheduled time; it runs as soon as the slot is free"])
+        let started = h.logs.events("backup.started").filter { $0.fields["kind"] == "db-incremental" }
+        #expect(started.map { $0.fields["deferred"] } == ["true", nil])
+        #expect(started.first?.fields["due"] == Timestamp.iso8601(local("2026-05-14 00:00")))
+        #expect(h.logs.events("backup.catch-up").isEmpty)
+    }
+
+    @Test("A run skipped because another process holds the job lock runs within 30 s of its release, logged once")
+    func lockHeldElsewhere() async throws {
+        var h = try Harness(from: "2026-05-13 09:30", to: "2026-05-13 10:30", Self.dbOnly)
+        let release = local("2026-05-13 10:07")
+        h.runner.busy = { now in now < release ? "another backup or restore is running" : nil }
+        await h.run()
+        let calls = h.runner.calls.get
+        #expect(calls.map(\.kind) == [.dbIncremental])
+        let first = try #require(calls.first)
+        #expect(first.at >= release && first.at <= release.addingTimeInterval(30))
+        #expect(h.runner.skips.get.count > 1, "it tried again while the lock was held")
+        let skips = h.logs.events("schedule.skipped")
+        #expect(skips.count == 1 && skips.first?.fields["reason"] == "another backup or restore is running")
+        #expect(try h.context.catalog.auditLog().filter { $0.action == "schedule.skip" }.count == 1)
+    }
+
+    @Test("A skipped run is never made up after its kind's next scheduled time: that run takes over")
+    func makeUpIsBounded() async throws {
+        var h = try Harness(from: "2026-05-13 10:30", to: "2026-05-13 12:30", Self.dbOnly)
+        let release = local("2026-05-13 12:10")
+        h.runner.busy = { now in now < release ? "another backup or restore is running" : nil }
+        await h.run()
+        // 11:00 waits for the lock until 12:00, then is dropped; 12:00 is skipped in its turn and made up at 12:10.
+        #expect(h.calls == ["db-incremental 2026-05-13 12:10"])
+        #expect(h.runner.skips.get.allSatisfy { $0 < release })
+        #expect(h.runner.skips.get.filter { $0 >= local("2026-05-13 11:00") && $0 < local("2026-05-13 12:00") }.count > 1)
+        let skips = h.logs.events("schedule.skipped")
+        #expect(skips.map { $0.fields["makeUp"] } == [Timestamp.iso8601(local("2026-05-13 11:00")), Timestamp.iso8601(local("2026-05-13 12:00"))])
+        #expect(try h.context.catalog.auditLog().filter { $0.action == "schedule.skip" }.count == 2)
+    }
+
+    @Test("A skipped run is not made up when someone else backed up its kind meanwhile")
+    func makeUpNotNeeded() async throws {
+        var h = try Harness(from: "2026-05-13 09:30", to: "2026-05-13 11:30", Self.dbOnly)
+        let release = local("2026-05-13 10:05")
+        h.runner.busy = { now in now < release ? "another backup or restore is running" : nil }
+        // The process holding the lock was running an hourly of its own, which succeeded at 10:01.
+        let catalog = h.context.catalog
+        h.clock.at(local("2026-05-13 10:01")) {
+            var job = BackupJob(kind: .dbIncremental, trigger: .manual, startedAt: local("2026-05-13 10:00", newYork).addingTimeInterval(20))
+            job.status = .succeeded
+            _ = try! catalog.insert(job)
+        }
+        await h.run()
+        #expect(h.calls == ["db-incremental 2026-05-13 11:00"], "no second hourly for 10:00")
+        #expect(h.logs.events("schedule.skipped").count == 1)
+    }
+
+    @Test("A skipped run whose schedule is disabled meanwhile is not made up")
+    func makeUpDroppedWhenDisabled() async throws {
+        var h = try Harness(from: "2026-05-13 09:30", to: "2026-05-13 10:30", Self.dbOnly)
+        h.runner.busy = { now in now < local("2026-05-13 10:05") ? "another backup or restore is running" : nil }
+        let path = h.context.dataDirectory.catalog
+        h.clock.at(local("2026-05-13 10:02")) {
+            try! SettingsStore(catalog: try! Catalog(url: path)).save(settings { s in
+                s.schedules.dbIncremental.enabled = false
+                s.schedules.files.enabled = false
+                s.schedules.full.enabled = false
+            })
+        }
+        await h.run()
+        #expect(h.calls.isEmpty)
     }
 
     @Test("Runs due at the same moment run one after the other, database first")

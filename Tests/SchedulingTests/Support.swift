@@ -73,8 +73,15 @@ struct RecordingRunner: BackupRunning {
     var fails: @Sendable (BackupKind, Int) -> Bool = { _, _ in false }
     /// Runs during each call, as another process would while a backup runs.
     var during: @Sendable (Call) -> Void = { _ in }
+    /// A reason when the job slot is held by someone else at that moment (the call is then a skip, not recorded).
+    var busy: @Sendable (Date) -> String? = { _ in nil }
+    let skips = Locked<[Date]>([])
 
     func runBackup(_ kind: BackupKind, trigger: JobTrigger, alertOnFailure: Bool) async -> BackupOutcome {
+        if let reason = busy(clock.now()) {
+            skips.write { $0.append(clock.now()) }
+            return .skipped(reason: reason)
+        }
         let call = Call(kind: kind, at: clock.now(), alertOnFailure: alertOnFailure)
         let index = calls.write { $0.append(call); return $0.count - 1 }
         during(call)

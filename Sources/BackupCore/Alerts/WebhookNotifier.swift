@@ -75,15 +75,28 @@ public struct WebhookNotifier: Sendable {
         request.httpMethod = "POST"
         request.setValue("application/json", forHTTPHeaderField: "Content-Type")
         request.httpBody = try Self.encoder.encode(WebhookPayload(alert, host: host))
+        try await Self.deliver(request, retry: retry, sleep: sleep)
+    }
+
+    /// Sends `request` until it gets a 2xx: retried on network errors (a timeout included), 408, 429 and
+    /// 5xx with exponential backoff; any other status throws at once. Shared with `HeartbeatPinger`.
+    /// Each attempt is bounded by `request.timeoutInterval` (whole seconds): Foundation on Linux ignores
+    /// a request's own timeout and applies its session's, so the session gets it.
+    static func deliver(_ request: URLRequest, retry: Retry, endpoint: String = "the webhook",
+                        sleep: @Sendable (TimeInterval) async throws -> Void) async throws {
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.timeoutIntervalForRequest = max(1, request.timeoutInterval.rounded(.up))
+        let session = URLSession(configuration: configuration)
+        defer { session.finishTasksAndInvalidate() }
         var delay = retry.firstDelay
         let attempts = max(1, retry.attempts)
         for attempt in 1...attempts {
             let failure: any Error
             do {
-                let (_, response) = try await URLSession.shared.data(for: request)
+                let (_, response) = try await session.data(for: request)
                 let status = (response as? HTTPURLResponse)?.statusCode ?? 0
                 if (200..<300).contains(status) { return }
-                let error = WebhookError(status: status)
+                let error = WebhookError(status: status, endpoint: endpoint)
                 guard error.retryable else { throw error }
                 failure = error
             } catch let error as WebhookError {
@@ -136,7 +149,8 @@ public struct WebhookPayload: Codable, Sendable, Equatable {
 
 struct WebhookError: Error, CustomStringConvertible {
     var status: Int
+    var endpoint = "the webhook"
     /// A 4xx other than timeout or rate limit will not get better by asking again.
     var retryable: Bool { status >= 500 || status == 408 || status == 429 }
-    var description: String { "the webhook answered HTTP \(status)" }
+    var description: String { "\(endpoint) answered HTTP \(status)" }
 }

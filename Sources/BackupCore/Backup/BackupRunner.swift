@@ -25,12 +25,22 @@ public struct BackupRunner: Sendable {
     ///     from the command line passes false, so that it never pushes an older one out by surprise.
     public func run(_ kind: BackupKind, trigger: JobTrigger, actor: BackupContext.Actor = .system, integrityCheck: Bool = true,
                     alertOnFailure: Bool = true, applyRetention: Bool = true, progress: ProgressHandler? = nil) -> BackupOutcome {
-        do {
-            let ran: BackupJob? = try context.exclusiveJobIfFree {
-                try dispatch(kind, trigger: trigger, actor: actor, integrityCheck: integrityCheck, progress: progress)
+        var started = false
+        let outcome = run(kind, applyingRetention: applyRetention, alertOnFailure: alertOnFailure) {
+            try context.exclusiveJobIfFree {
+                started = true
+                context.heartbeat.started(kind)  // pings go out in the background: never a delay or a failure here
+                return try dispatch(kind, trigger: trigger, actor: actor, integrityCheck: integrityCheck, progress: progress)
             }
-            guard let job = ran else { return .skipped(reason: "another backup or restore is running") }
-            return .succeeded(job, pruned: applyRetention ? self.applyRetention() : 0)
+        }
+        if started { context.heartbeat.ended(kind, outcome) }
+        return outcome
+    }
+
+    private func run(_ kind: BackupKind, applyingRetention: Bool, alertOnFailure: Bool, _ job: () throws -> BackupJob?) -> BackupOutcome {
+        do {
+            guard let job = try job() else { return .skipped(reason: "another backup or restore is running") }
+            return .succeeded(job, pruned: applyingRetention ? applyRetention() : 0)
         } catch let failure as BackupFailure {
             if alertOnFailure, failure.error.code != .insufficientSpace {  // the job alerts a full disk itself
                 context.record { try context.catalog.raise(.backupFailed(kind, failure.error), at: context.now()) }

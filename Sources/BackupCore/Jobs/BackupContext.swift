@@ -20,12 +20,15 @@ public struct BackupContext: Sendable {
     /// Where a job reports what it could not record (an audit row or a status update that failed after
     /// the job's outcome was decided): the service's log, stderr by default.
     public var diagnostics: @Sendable (String) -> Void = { line in FileHandle.standardError.write(Data(("caps-backup: " + line + "\n").utf8)) }
+    /// Dead-man's-switch pings for the jobs `BackupRunner` runs (none unless the settings name a URL).
+    public var heartbeat: HeartbeatPinger
 
     public init(dataDirectory: DataDirectory, catalog: Catalog, posDatabase: URL?, uploads: URL? = nil, configFiles: [URL] = [],
                 configRedactKeys: [String] = [],
                 host: String = ProcessInfo.processInfo.hostName,
                 now: @escaping @Sendable () -> Date = { Date() },
-                availableBytes: @escaping @Sendable (URL) throws -> UInt64 = { try POSIXFile.availableBytes(at: $0) }) {
+                availableBytes: @escaping @Sendable (URL) throws -> UInt64 = { try POSIXFile.availableBytes(at: $0) },
+                heartbeat: HeartbeatPinger? = nil) {
         self.dataDirectory = dataDirectory
         self.catalog = catalog
         self.posDatabase = posDatabase
@@ -35,6 +38,7 @@ public struct BackupContext: Sendable {
         self.host = host
         self.now = now
         self.availableBytes = availableBytes
+        self.heartbeat = heartbeat ?? HeartbeatPinger(catalog: catalog)
     }
 
     /// Opens (and creates, 0700) the data directory and its catalog.

@@ -8,6 +8,7 @@ public struct BackupSettings: Codable, Sendable, Equatable {
     public var retention = RetentionSettings()
     public var files = FileBackupSettings()
     public var alerts = AlertSettings()
+    public var heartbeat = HeartbeatSettings()
 
     public init() {}
 
@@ -84,6 +85,20 @@ public struct BackupSettings: Codable, Sendable, Equatable {
         public init() {}
     }
 
+    /// Dead-man's-switch pings in the healthchecks.io convention (see `HeartbeatPinger`): `GET URL` after
+    /// each successful backup, `URL/start` when one starts, `URL/fail` when it fails. A service that
+    /// stops backing up, or stops running at all, stops pinging, and the monitoring service notices.
+    public struct HeartbeatSettings: Codable, Sendable, Equatable {
+        /// For every database backup (hourly and daily) and the monthly full archive; nil for none.
+        public var databaseURL: String?
+        /// For every file backup; nil for none.
+        public var filesURL: String?
+        public init(databaseURL: String? = nil, filesURL: String? = nil) {
+            self.databaseURL = databaseURL
+            self.filesURL = filesURL
+        }
+    }
+
     /// Problems with a proposed settings value, one per field, in words for the dashboard form.
     public func validationErrors() -> [FieldError] {
         var errors: [FieldError] = []
@@ -113,10 +128,23 @@ public struct BackupSettings: Codable, Sendable, Equatable {
                   "Exclude patterns are relative to the uploads folder and may not contain '..'.")
         }
         if let url = alerts.webhookURL {
-            let parsed = URL(string: url)
-            check(parsed?.scheme == "http" || parsed?.scheme == "https", "alerts.webhookURL", "The webhook must be an http:// or https:// URL.")
+            check(Self.isWebURL(url), "alerts.webhookURL", "The webhook must be an http:// or https:// URL.")
+        }
+        if let url = heartbeat.databaseURL {
+            check(Self.isWebURL(url), "heartbeat.databaseURL", "The heartbeat URL must be an http:// or https:// URL.")
+        }
+        if let url = heartbeat.filesURL {
+            check(Self.isWebURL(url), "heartbeat.filesURL", "The heartbeat URL must be an http:// or https:// URL.")
         }
         return errors
+    }
+}
+
+extension BackupSettings {
+    /// The rule for every URL the service calls out to (the webhook, the heartbeats).
+    static func isWebURL(_ text: String) -> Bool {
+        let parsed = URL(string: text)
+        return parsed?.scheme == "http" || parsed?.scheme == "https"
     }
 }
 

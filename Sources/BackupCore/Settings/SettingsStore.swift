@@ -2,8 +2,8 @@ import Foundation
 import GRDB
 
 /// Reads and writes `BackupSettings` in the catalog. Each section is one row of `backup_settings`
-/// (`schedules`, `retention`, `files`, `alerts`); a missing row means that section's defaults, so a
-/// new catalog needs no seeding. Reading is four small rows: cheap enough for every scheduler tick.
+/// (`schedules`, `retention`, `files`, `alerts`, `heartbeat`); a missing row means that section's defaults, so a
+/// new catalog needs no seeding. Reading is five small rows: cheap enough for every scheduler tick.
 public struct SettingsStore: Sendable {
     public let catalog: Catalog
     public init(catalog: Catalog) { self.catalog = catalog }
@@ -19,6 +19,7 @@ public struct SettingsStore: Sendable {
                 case "retention": settings.retention = try Self.decoder.decode(BackupSettings.RetentionSettings.self, from: data)
                 case "files": settings.files = try Self.decoder.decode(BackupSettings.FileBackupSettings.self, from: data)
                 case "alerts": settings.alerts = try Self.decoder.decode(BackupSettings.AlertSettings.self, from: data)
+                case "heartbeat": settings.heartbeat = try Self.decoder.decode(BackupSettings.HeartbeatSettings.self, from: data)
                 default: continue
                 }
             }
@@ -32,6 +33,7 @@ public struct SettingsStore: Sendable {
         guard errors.isEmpty else { throw SettingsValidationError(errors: errors) }
         let sections: [(String, any Encodable)] = [
             ("schedules", settings.schedules), ("retention", settings.retention), ("files", settings.files), ("alerts", settings.alerts),
+            ("heartbeat", settings.heartbeat),
         ]
         try catalog.database.write { db in
             for (key, value) in sections {

@@ -135,7 +135,13 @@ public final class SQLiteConnection {
     /// (`sqlite3_backup_step(-1)`). Other connections see the old content or the new, never a mix;
     /// a crash midway leaves the old content, because the transaction never committed.
     /// A stepped copy is not an option: every commit by the POS would restart it.
-    public func replaceContents(from source: SQLiteConnection) throws {
+    ///
+    /// Returns what the copy itself saw, read from the backup handle before it is finished: the
+    /// source's page count and how many of its pages were left uncopied (0 on success). That is the
+    /// one honest account of the copy: once the step commits, other writers may change this database,
+    /// so anything read from it afterwards describes their writes too.
+    @discardableResult
+    public func replaceContents(from source: SQLiteConnection) throws -> CopiedPages {
         guard let backup = sqlite3_backup_init(handle, "main", source.handle, "main") else {
             throw error(sqlite3_errcode(handle), String(cString: sqlite3_errmsg(handle)), "backup_init")
         }
@@ -144,10 +150,20 @@ public final class SQLiteConnection {
             rc = sqlite3_backup_step(backup, -1)
             // BUSY/LOCKED: the busy handler already waited its timeout; try a few more times.
         } while rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? retryBudget() : false
+        let copied = CopiedPages(sourcePages: Int(sqlite3_backup_pagecount(backup)), remaining: Int(sqlite3_backup_remaining(backup)))
         let finish = sqlite3_backup_finish(backup)
         guard rc == SQLITE_DONE, finish == SQLITE_OK else {
             throw error(rc == SQLITE_DONE ? finish : rc, String(cString: sqlite3_errmsg(handle)), "backup_step")
         }
+        return copied
+    }
+
+    /// What one `replaceContents` copied, as the backup API reported it inside its own transaction.
+    public struct CopiedPages: Sendable, Equatable {
+        /// The source's page count when the copy ran; the destination was set to exactly this size.
+        public var sourcePages: Int
+        /// Source pages not copied: 0 for a complete copy.
+        public var remaining: Int
     }
 
     private var retries = 0

@@ -2,7 +2,7 @@ import BackupCore
 import Foundation
 import Hummingbird
 
-/// GET and PUT /api/v1/settings: schedules, retention, file excludes, alert webhook (R9.4).
+/// GET and PUT /api/v1/settings: schedules, retention, file excludes, alert webhook, heartbeat pings (R9.4).
 /// PUT takes the whole document (the dashboard sends back what it got, edited); it is checked
 /// field by field and saved only if every field is valid (422 lists each problem).
 struct SettingsRoutes {
@@ -34,6 +34,7 @@ struct SettingsRoutes {
         var s = BackupSettings()
         s.schedules.timeZone = "UTC"
         s.alerts.webhookURL = "https://example.invalid/"
+        s.heartbeat = .init(databaseURL: "https://example.invalid/db", filesURL: "https://example.invalid/files")
         return s
     }()
 
@@ -51,6 +52,7 @@ struct SettingsRoutes {
         if a.retention != b.retention { changed.append("retention") }
         if a.files != b.files { changed.append("files") }
         if a.alerts != b.alerts { changed.append("alerts") }
+        if a.heartbeat != b.heartbeat { changed.append("heartbeat") }
         return changed
     }
 }
