@@ -38,7 +38,7 @@ struct BackupCommand: ParsableCommand {
             if let check = job.integrityCheck { print("  database integrity check: \(check)") }
         case .failed(let error, let job):
             if output.json, let job { try Output.json(job) }
-            Output.error(job.map { "Backup \($0.id ?? 0) failed: \(error.message)" } ?? error.message)
+            Output.error(job.map { "Backup \($0.id ?? 0) failed: \(error.forCommandLine)" } ?? error.forCommandLine)
             throw ExitCode(1)
         case .skipped:
             throw BackupError(.busy, "Another backup or restore is running; try again when it has finished.")

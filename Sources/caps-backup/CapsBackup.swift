@@ -22,6 +22,10 @@ struct CapsBackup: AsyncParsableCommand {
                 try command.run()
             }
         } catch {
+            if let error = error as? BackupError {
+                FileHandle.standardError.write(Data(("Error: " + error.forCommandLine + "\n").utf8))
+                Foundation.exit(1)
+            }
             if exitCode(for: error) == .validationFailure {
                 FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
                 Foundation.exit(2)

@@ -72,11 +72,9 @@ struct RestoreCommand: ParsableCommand {
             }
         } catch let failure as RestoreFailure {
             progress.finish()
-            if output.json, let restore = failure.restore { try Output.json(RestoreOutput(restore, recoverySteps: failure.recoverySteps)) }
-            // The domain says what is missing; the command line knows how to give it.
-            let hint = failure.error == FileRestoreOptions.noUploadsFolder ? " Pass --uploads DIR." : ""
-            Output.error("Restore failed: \(failure.error.message)\(hint)")
-            for step in failure.recoverySteps { Output.error("  - \(step)") }
+            if output.json, let restore = failure.restore { try Output.json(RestoreOutput(restore, recoverySteps: failure.recoverySteps.map(\.forCommandLine))) }
+            Output.error("Restore failed: \(failure.error.forCommandLine)")
+            for step in failure.recoverySteps { Output.error("  - \(step.forCommandLine)") }
             throw ExitCode(1)
         }
     }

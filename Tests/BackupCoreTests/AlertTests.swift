@@ -108,10 +108,14 @@ struct AlertTests {
 
     @Test("Without a webhook URL nothing is sent")
     func noURL() async throws {
-        let dir = TemporaryDirectory()
-        let catalog = try makeContext(dir, posDatabase: nil).catalog
-        try catalog.raise(.schedulerError("boom"), at: Date())
-        #expect(try await WebhookNotifier(catalog: catalog).deliverPending() == .init(delivered: 0))
+        // A server that would see any request: one alert goes out while the URL is set, none after it is cleared.
+        let setup = try Setup([200, 200])
+        try setup.catalog.raise(.schedulerError("first"), at: Date())
+        #expect(try await setup.notifier.deliverPending() == .init(delivered: 1))
+        try SettingsStore(catalog: setup.catalog).save(BackupSettings())
+        try setup.catalog.raise(.schedulerError("second"), at: Date())
+        #expect(try await setup.notifier.deliverPending() == .init(delivered: 0))
+        #expect(setup.server.requests.count == 1, "a request was made without a webhook URL")
     }
 
     struct Payload: Decodable {

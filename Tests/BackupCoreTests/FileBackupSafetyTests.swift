@@ -100,7 +100,7 @@ struct FileBackupSafetyTests {
         let walk = try FileTreeWalker(root: root, excludes: ExcludeMatcher([])).walk()
         // After the walk, one small file grows past the in-memory limit: it is copied in chunks instead.
         try tree.write("b-grows.jpg", rng.bytes(250_000))
-        var archiver = FileArchiver(root: root, prefix: "files/", policy: HashReusePolicy(kind: .files, previous: nil, now: Date()), previous: [:])
+        var archiver = FileArchiver(root: root, prefix: "files/", policy: HashReusePolicy(kind: .files, previous: nil, now: Date()))
         archiver.streamThreshold = 100_000
         archiver.whileReading = { path, attempt in
             let url = root.appendingPathComponent(path)
@@ -145,7 +145,7 @@ struct FileBackupSafetyTests {
         for i in 0..<40 { try tree.write("f\(i).jpg", rng.bytes(i == 17 ? 50_000 : Int(rng.next() % 3000))) }
         try tree.write("empty.jpg", [])
         let walk = try FileTreeWalker(root: tree.root, excludes: ExcludeMatcher([])).walk()
-        let archiver = FileArchiver(root: tree.root, prefix: "files/", policy: HashReusePolicy(kind: .files, previous: nil, now: Date()), previous: [:])
+        let archiver = FileArchiver(root: tree.root, prefix: "files/", policy: HashReusePolicy(kind: .files, previous: nil, now: Date()))
         let zip = dir.path("out.zip")
         let writer = try ZipWriter(creating: zip)
         let result = try archiver.archive(walk.files, into: writer)

@@ -91,8 +91,7 @@ struct PathBytesTests {
             let outcome = StableFileReader().read("imgs/" + mark + "x", from: try BeneathRoot(tree.root), into: buffer)
             if case .read = outcome { Issue.record("\(label): read through the link") }
             // ...and the archiver it serves.
-            let archiver = FileArchiver(root: tree.root, prefix: "files/", policy: HashReusePolicy(kind: .files, previous: nil, now: Date()),
-                                        previous: [:])
+            let archiver = FileArchiver(root: tree.root, prefix: "files/", policy: HashReusePolicy(kind: .files, previous: nil, now: Date()))
             let writer = try ZipWriter(creating: dir.path("out.zip"))
             let result = try archiver.archive(walk.files, into: writer)
             let secretSHA = secret.withUnsafeBytes { Hex.sha256($0) }

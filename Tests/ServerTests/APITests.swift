@@ -167,14 +167,16 @@ struct APITests {
         let job = try store.backup()
         try store.catalog.raiseAlert(.critical, kind: "disk-space", message: "Disk nearly full.")
         try await store.run { http in
-            let overview = try await http.get("/api/v1/overview", token: Tokens.admin).json()
-            #expect((overview["lastDatabaseBackup"] as? [String: Any])?["id"] as? Int == Int(job.id!))
-            #expect(overview["lastFileBackup"] == nil)
-            #expect((overview["nextRuns"] as? [[String: Any]])?.count == 4)
-            let storage = overview["storage"] as? [String: Any]
-            #expect(storage?["archiveCount"] as? Int == 1 && (storage?["usedBytes"] as? Int ?? 0) > 0 && (storage?["freeBytes"] as? Int ?? 0) > 0)
-            #expect((overview["alerts"] as? [String: Any])?["open"] as? Int == 1)
-            #expect(overview["running"] == nil)
+            let response = try await http.get("/api/v1/overview", token: Tokens.admin)
+            // Decoded into the API's own type, so a renamed or retyped field fails here; absent optionals are
+            // checked against the keys actually sent, so a renamed optional cannot pass as "absent".
+            let overview = try Manifest.decoder.decode(OverviewRoutes.Overview.self, from: response.body)
+            #expect(Set(try response.json().keys) == ["lastDatabaseBackup", "nextRuns", "storage", "destinations", "alerts"])
+            #expect(overview.lastDatabaseBackup?.id == job.id)
+            #expect(overview.lastFileBackup == nil && overview.lastFullBackup == nil && overview.running == nil)
+            #expect(overview.nextRuns.count == 4)
+            #expect(overview.storage.archiveCount == 1 && overview.storage.usedBytes > 0 && (overview.storage.freeBytes ?? 0) > 0)
+            #expect(overview.alerts.open == 1 && overview.alerts.newest.first?.message == "Disk nearly full.")
         }
     }
 

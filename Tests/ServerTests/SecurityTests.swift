@@ -30,7 +30,9 @@ final class RawConnection: @unchecked Sendable {
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard connected == 0 else { close(fd); throw TestFailure("connect: errno \(errno)") }
+        // No close here: every stored property is set, so a throw now runs deinit, which closes `fd`. Closing
+        // it twice closed whatever the server had just accepted under the same number (NIO: EBADF, a crash).
+        guard connected == 0 else { throw TestFailure("connect: errno \(errno)") }
     }
 
     deinit { close(fd) }

@@ -69,18 +69,6 @@ public final class HeartbeatPinger: @unchecked Sendable {
         }
     }
 
-    /// For a caller that runs a job itself rather than through `BackupRunner` (the `backup` command): a
-    /// progress handler that sends `URL/start` at the job's first progress event, i.e. once the job holds
-    /// the job lock and has its record (a run refused because another job runs then pings nothing), and
-    /// passes every event on to `handler`.
-    public func startingAtFirstEvent(of kind: BackupKind, then handler: ProgressHandler?) -> ProgressHandler {
-        let first = FirstTime()
-        return { [self] event in
-            if first.now() { started(kind) }
-            handler?(event)
-        }
-    }
-
     /// Queues one ping if the settings have a URL for `kind`; returns at once.
     public func send(_ signal: Signal, for kind: BackupKind) {
         guard let settings = try? SettingsStore(catalog: catalog).load(),
@@ -162,12 +150,4 @@ public final class HeartbeatPinger: @unchecked Sendable {
         guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
         FileHandle.standardError.write(data + Data("\n".utf8))
     }
-}
-
-/// True the first time it is asked, false after.
-private final class FirstTime: @unchecked Sendable {
-    // @unchecked: `done` is only touched under `lock`.
-    private let lock = NSLock()
-    private var done = false
-    func now() -> Bool { lock.withLock { defer { done = true }; return !done } }
 }

@@ -32,7 +32,7 @@ public struct FileBackupJob: Sendable {
     /// For callers that already hold the job lock (`BackupRunner`).
     func runLocked(trigger: JobTrigger, actor: BackupContext.Actor, integrityCheck: Bool, progress: ProgressHandler?) throws -> BackupJob {
         guard let uploads = context.uploads else {
-            throw BackupError(.configuration, "No uploads folder is configured: pass --uploads DIR or set [store] uploads in the config file.")
+            throw BackupError(.configuration, "No uploads folder is configured.", remedy: .configureUploadsFolder)
         }
         let database = kind == .full ? try context.requirePOSDatabase() : nil
         let excludes = try SettingsStore(catalog: context.catalog).load().files.excludes
@@ -83,7 +83,7 @@ public struct FileBackupJob: Sendable {
         // is largest, the walk takes no memory.
         let files = scan!.walk.files
         scan!.walk.files = FileList()
-        let archived = try FileArchiver(root: uploads, prefix: Self.entryPrefix, policy: scan!.policy, previous: [:])
+        let archived = try FileArchiver(root: uploads, prefix: Self.entryPrefix, policy: scan!.policy)
             .archive(files, into: writer, releasing: true, afterBatch: { done in
                 hasher.advance(to: writer.stableOffset)
                 progress?(ProgressEvent(phase: .archive, bytesDone: done, bytesTotal: total))

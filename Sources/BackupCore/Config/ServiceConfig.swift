@@ -100,7 +100,7 @@ public struct ServiceConfig: Sendable, Equatable {
     /// The POS database, or a clear error when neither the file nor the flags name it.
     public func requirePOSDatabase() throws -> URL {
         guard let posDatabase else {
-            throw BackupError(.configuration, "No POS database is configured: pass --pos-db PATH or set [store] pos_db in the config file.")
+            throw BackupError(.configuration, "No POS database is configured.", remedy: .configurePOSDatabase)
         }
         return posDatabase
     }

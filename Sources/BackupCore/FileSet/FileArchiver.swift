@@ -21,8 +21,6 @@ struct FileArchiver {
     let root: URL
     let prefix: String
     let policy: HashReusePolicy
-    /// The previous backup's files, by entry name.
-    let previous: PriorFiles
     var readers = max(2, ProcessInfo.processInfo.activeProcessorCount)
     var batchFiles = 32
     var batchBytes = 1 << 20
@@ -58,8 +56,8 @@ struct FileArchiver {
     }
 
     /// - Parameters:
-    ///   - files: the walk; what the previous backup recorded about a file is taken from the list if it
-    ///     was attached to it (`FileList.attach`), else looked up in `previous`.
+    ///   - files: the walk; what the previous backup recorded about a file is taken from the list, where
+    ///     the scan attached it (`FileList.attach`).
     ///   - releasing: free the list's chunks once archived (the list is unusable afterwards).
     ///   - afterBatch: called on the writer thread after each batch (progress, trailing hash).
     ///   - onFile: called on the writer thread for each file archived, in archive order; without it the
@@ -191,17 +189,10 @@ struct FileArchiver {
         var reader = StableFileReader()
         var outcomes: [Outcome] = []
         outcomes.reserveCapacity(batch.range.count)
-        var name = Array(prefix.utf8)
-        let prefixLength = name.count
         for index in batch.range {
             let file = files[index]
-            // Its record in the previous manifest: attached to the list, or by entry name.
-            var recorded = files.prior(index)
-            if recorded == nil, !previous.isEmpty {
-                name.removeSubrange(prefixLength...)
-                files.withPath(index) { name.append(contentsOf: $0) }
-                recorded = name.withUnsafeBufferPointer { previous.find($0) }.map { previous.file($0) }
-            }
+            // Its record in the previous manifest, attached to the list by the scan (`FileList.attach`).
+            let recorded = files.prior(index)
             var reason = ""
             var outcome: Outcome?
             for attempt in 1...2 {

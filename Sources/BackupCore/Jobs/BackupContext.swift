@@ -52,7 +52,7 @@ public struct BackupContext: Sendable {
 
     public func requirePOSDatabase() throws -> URL {
         guard let posDatabase else {
-            throw BackupError(.configuration, "No POS database is configured: pass --pos-db PATH or set [store] pos_db in the config file.")
+            throw BackupError(.configuration, "No POS database is configured.", remedy: .configurePOSDatabase)
         }
         return posDatabase
     }

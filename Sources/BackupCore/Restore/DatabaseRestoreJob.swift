@@ -14,7 +14,7 @@ public enum RestoreSource: Sendable {
 public struct RestoreFailure: Error, CustomStringConvertible {
     public var error: BackupError
     public var restore: RestoreJob?
-    public var recoverySteps: [String]
+    public var recoverySteps: [RecoveryStep]
     public var description: String { error.description }
 }
 
@@ -63,7 +63,8 @@ public struct DatabaseRestoreJob: Sendable {
                 return "restore \(restore.id!) into \(target.path)"
             },
             recoverySteps: { restore in
-                recoverySteps(target: target, preRestore: restore.preRestorePath, liveTouched: liveTouched) + (companion?.recoveryNotes ?? [])
+                recoverySteps(target: target, preRestore: restore.preRestorePath, liveTouched: liveTouched)
+                    + (companion?.recoveryNotes ?? []).map(RecoveryStep.note) + [.seeRestoreRecord(id: restore.id)]
             })
     }
 
@@ -171,23 +172,16 @@ public struct DatabaseRestoreJob: Sendable {
         let available = try context.availableBytes(context.dataDirectory.preRestore)
         guard available >= needed else {
             throw BackupError(.insufficientSpace,
-                              "Not enough free disk space for the pre-restore copy: \(ByteCount.format(needed)) needed, \(ByteCount.format(available)) free. Free some space, or restore with --no-pre-restore-snapshot.")
+                              "Not enough free disk space for the pre-restore copy: \(ByteCount.format(needed)) needed, \(ByteCount.format(available)) free. Free some space, or restore without the pre-restore copy.",
+                              remedy: .skipPreRestoreCopy)
         }
     }
 
-    private func recoverySteps(target: URL, preRestore: String?, liveTouched: Bool) -> [String] {
-        var steps: [String] = []
-        if liveTouched {
-            steps.append("The live database \(target.path) holds either its previous content or the restored one: the swap is a single transaction, never a mix.")
-        } else {
-            steps.append("The live database \(target.path) was not changed.")
-        }
+    private func recoverySteps(target: URL, preRestore: String?, liveTouched: Bool) -> [RecoveryStep] {
+        var steps: [RecoveryStep] = [liveTouched ? .liveDatabaseOldOrNew(path: target.path) : .liveDatabaseUnchanged(path: target.path)]
         if let preRestore {
-            steps.append("A copy of the database as it was before this restore is kept at \(preRestore).")
-            steps.append("To return to it: caps-backup restore \(preRestore) --yes")
-            steps.append("Without caps-backup: stop the POS, then run: sqlite3 \(target.path) \".restore '\(preRestore)'\"")
+            steps += [.preRestoreCopyKept(path: preRestore), .returnToPreRestoreCopy(copy: preRestore, live: target.path)]
         }
-        steps.append("Details are in the restore job record: caps-backup list --restores")
         return steps
     }
 }

@@ -41,10 +41,10 @@ public struct FileRestoreJob: Sendable {
                     restore.targetPath = outcome.root
                     return "restore \(restore.id!): \(outcome.restored) files into \(outcome.root), \(outcome.removed) removed"
                 },
-                recoverySteps: { _ in
+                recoverySteps: { restore in
                     let notes = extras.recoveryNotes
-                    return (notes.isEmpty ? ["Nothing in the uploads folder was changed."] : notes)
-                        + ["Details are in the restore job record: caps-backup list --restores"]
+                    return (notes.isEmpty ? ["Nothing in the uploads folder was changed."] : notes).map(RecoveryStep.note)
+                        + [.seeRestoreRecord(id: restore.id)]
                 })
             return (restore, outcome)
         }

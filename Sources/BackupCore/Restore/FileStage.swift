@@ -182,7 +182,8 @@ final class FileStage {
             }
             if type == S_IFLNK {
                 // Links are never followed: one could lead the restore outside the uploads folder.
-                throw BackupError(.unsafeArchive, "The folder \(path) in the uploads folder is a symbolic link; nothing was restored. Restore into another folder with --uploads, or replace the link by a folder.")
+                throw BackupError(.unsafeArchive, "The folder \(path) in the uploads folder is a symbolic link; nothing was restored. Replace the link by a folder, or restore into another folder.",
+                                  remedy: .chooseUploadsFolder)
             } else if type != S_IFDIR {
                 throw BackupError(.invalidInput, "The file \(path) in the uploads folder is in the way of restored files; nothing was changed.")
             }

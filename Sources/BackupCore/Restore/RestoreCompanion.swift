@@ -29,7 +29,7 @@ public struct FileRestoreOptions: Sendable {
     /// not trusted. Callers that can name the folder (the CLI's `--uploads`) say how.
     public static let noUploadsFolder = BackupError(
         .configuration, "No uploads folder is configured; name the folder to restore the files into.",
-        detail: "the archive is not in the catalog, so the uploads folder recorded in it is not used")
+        detail: "the archive is not in the catalog, so the uploads folder recorded in it is not used", remedy: .chooseUploadsFolder)
 }
 
 /// What a file restore did.

@@ -16,7 +16,7 @@ struct RestoreLifecycle {
     ///   - recoverySteps: on failure, what the person can do now, from the record as it then stands.
     func run(_ record: RestoreJob, progress: ProgressHandler?, failureMessage: String,
              work: (_ restore: inout RestoreJob, _ folder: URL) throws -> String,
-             recoverySteps: (_ restore: RestoreJob) -> [String]) throws -> RestoreJob {
+             recoverySteps: (_ restore: RestoreJob) -> [RecoveryStep]) throws -> RestoreJob {
         var restore = try context.catalog.insert(record)
         progress?(.started(recordId: restore.id!))
         let folder = context.dataDirectory.work("restore-\(restore.id!)")

@@ -17,14 +17,22 @@ public struct BackupError: Error, CustomStringConvertible, Sendable, Equatable {
         case configuration
     }
 
+    /// What the reader can do about it, as a fact ("the pre-restore copy can be turned off"); the command
+    /// line and the API each word it for their reader (a flag, a request parameter, a setting).
+    public enum Remedy: String, Sendable, Codable {
+        case configurePOSDatabase, configureUploadsFolder, skipPreRestoreCopy, chooseUploadsFolder
+    }
+
     public var code: Code
     public var message: String
     public var detail: String?
+    public var remedy: Remedy?
 
-    public init(_ code: Code, _ message: String, detail: String? = nil) {
+    public init(_ code: Code, _ message: String, detail: String? = nil, remedy: Remedy? = nil) {
         self.code = code
         self.message = message
         self.detail = detail
+        self.remedy = remedy
     }
 
     public var description: String {

@@ -84,14 +84,14 @@ public struct APIError: Error, HTTPResponseError, Sendable {
 
     static func from(_ error: BackupError) -> APIError {
         switch error.code {
-        case .invalidInput: APIError(.unprocessableContent, "invalid_input", error.message)
-        case .notFound: APIError(.notFound, "not_found", error.message)
-        case .busy: APIError(.conflict, "busy", error.message)
-        case .insufficientSpace: APIError(.init(code: 507, reasonPhrase: "Insufficient Storage"), "insufficient_space", error.message)
-        case .corruptArchive, .checksumMismatch, .unsafeArchive: APIError(.unprocessableContent, error.code.rawValue, error.message)
+        case .invalidInput: APIError(.unprocessableContent, "invalid_input", error.forDashboard)
+        case .notFound: APIError(.notFound, "not_found", error.forDashboard)
+        case .busy: APIError(.conflict, "busy", error.forDashboard)
+        case .insufficientSpace: APIError(.init(code: 507, reasonPhrase: "Insufficient Storage"), "insufficient_space", error.forDashboard)
+        case .corruptArchive, .checksumMismatch, .unsafeArchive: APIError(.unprocessableContent, error.code.rawValue, error.forDashboard)
         // The request is sound but this store is not set up for it (e.g. no uploads folder): 422, not a server fault.
-        case .configuration: APIError(.unprocessableContent, "not_configured", error.message)
-        case .database, .io, .interrupted: APIError(.internalServerError, error.code.rawValue, error.message)
+        case .configuration: APIError(.unprocessableContent, "not_configured", error.forDashboard)
+        case .database, .io, .interrupted: APIError(.internalServerError, error.code.rawValue, error.forDashboard)
         }
     }
 

@@ -59,7 +59,7 @@ public final class JobCoordinator: Sendable {
                 return .restore(restore, recoverySteps: nil, files: files)
             } catch let failure as RestoreFailure {
                 guard let restore = failure.restore else { throw failure.error }
-                return .restore(restore, recoverySteps: failure.recoverySteps)
+                return .restore(restore, recoverySteps: failure.recoverySteps.map(\.forDashboard))
             }
         } findRecord: { [context] id in
             try context.catalog.restoreJob(id: id).map { JobOutcome.restore($0, recoverySteps: nil) }
