@@ -23,7 +23,9 @@ struct CapsBackup: AsyncParsableCommand {
             }
         } catch {
             if let error = error as? BackupError {
-                FileHandle.standardError.write(Data(("Error: " + error.forCommandLine + "\n").utf8))
+                // As ArgumentParser printed it before (message and the technician's detail), plus what to type.
+                let detail = error.detail.map { " (\($0))" } ?? ""
+                FileHandle.standardError.write(Data(("Error: " + error.forCommandLine + detail + "\n").utf8))
                 Foundation.exit(1)
             }
             if exitCode(for: error) == .validationFailure {
