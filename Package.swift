@@ -14,6 +14,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        // Google Drive's REST API: streaming request bodies, timeouts and connection pooling that Foundation's
+        // URLSession on Linux lacks. Already built for Hummingbird's SwiftNIO, so it adds little.
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // libdeflate from Debian (`libdeflate-dev`): ~4x faster than zlib at the same ratio.
@@ -33,7 +36,16 @@ let package = Package(
             ]),
         // Where archives are copied off this server: one folder per backend (Local/, InMemory/; Google Drive next),
         // each behind BackupCore's `Destination` protocol and checked by one contract suite.
-        .target(name: "Destinations", dependencies: ["BackupCore", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "Destinations", dependencies: [
+            "BackupCore", .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        ]),
+        // A fake Google (OAuth 2.0 + Drive v3) written from Google's public documentation, strict where Google
+        // is: for the tests, the benchmarks and the demo, since real Google cannot be reached from here.
+        .target(name: "FakeGoogle", dependencies: [
+            .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        .executableTarget(name: "fake-google", dependencies: ["FakeGoogle"]),
         // A realistic POS store for demos, tests and benchmarks: seeder and write simulator.
         .target(name: "DemoStore", dependencies: [
             .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift"),
@@ -58,13 +70,13 @@ let package = Package(
             ]),
         .testTarget(name: "BackupCoreTests", dependencies: ["BackupCore"]),
         .testTarget(name: "DemoStoreTests", dependencies: ["DemoStore"]),
-        .testTarget(name: "DestinationsTests", dependencies: ["Destinations", "BackupCore"]),
+        .testTarget(name: "DestinationsTests", dependencies: ["Destinations", "BackupCore", "FakeGoogle"]),
         .testTarget(name: "EndToEndTests", dependencies: ["BackupCore", "DemoStore"]),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "BackupCore"]),
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "BackupCore",
+                "Server", "BackupCore", "Destinations", "FakeGoogle",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
