@@ -264,6 +264,39 @@ struct BackupRestoreTests {
         #expect(fileList(store.context.dataDirectory.failedRoot) == ["orphan-stray-work"])
     }
 
+    @Test("Crash recovery leaves tmp/ alone while a verify outside the job lock works there, and sweeps once it is done")
+    func recoverySparesAVerifyInProgress() throws {
+        let store = try Store()
+        let tmp = store.context.dataDirectory.tmp
+        var verify: UnlockedScratch? = try UnlockedScratch(store.context.dataDirectory, name: "verify")
+        let scratch = try #require(verify).url
+        try POSIXFile.makePrivateDirectory(scratch)
+        try Data(repeating: 2, count: 4096).write(to: scratch.appendingPathComponent("image.sqlite"))
+        try FileManager.default.createDirectory(at: tmp.appendingPathComponent("stray-work"), withIntermediateDirectories: true)
+        // Another process's backup starts and recovers (flock conflicts between open files, in one process as in two).
+        _ = try store.backup()
+        #expect(fileList(tmp).contains(scratch.lastPathComponent))
+        #expect(POSIXFile.exists(scratch.appendingPathComponent("image.sqlite")))
+        #expect(!fileList(store.context.dataDirectory.failedRoot).contains { $0.hasPrefix("orphan-") })
+        verify = nil
+        #expect(!POSIXFile.exists(scratch))
+        try JobRecovery(context: store.context).recoverInterruptedJobs()
+        #expect(fileList(tmp).isEmpty)
+        #expect(fileList(store.context.dataDirectory.failedRoot).contains("orphan-stray-work"))
+    }
+
+    @Test("caps-backup verify leaves no scratch behind, ok or failed")
+    func verifyLeavesNoScratch() throws {
+        let store = try Store()
+        let job = try store.backup()
+        let report = VerifyJob(context: store.context).run(archive: URL(fileURLWithPath: job.path!), job: job)
+        #expect(report.status == "ok" && report.integrity == "ok")
+        let bogus = store.dir.path("bogus.zip")
+        try Data("not a zip".utf8).write(to: bogus)
+        #expect(VerifyJob(context: store.context).run(archive: bogus).status == "failed")
+        #expect(fileList(store.context.dataDirectory.tmp).isEmpty)
+    }
+
     @Test("A full backup leaves nothing in tmp/, with or without the integrity check that keeps its snapshot longer")
     func fullBackupLeavesNoScratch() throws {
         let store = try Store()

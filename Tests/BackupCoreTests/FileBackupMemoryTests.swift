@@ -109,8 +109,7 @@ struct FileBackupMemoryTests {
             var scanner = ManifestScanner()
             var entries: [Manifest.Entry] = []
             let collect = { (e: ScannedEntry) in
-                entries.append(Manifest.Entry(path: String(decoding: e.path, as: UTF8.self), size: e.size, sha256: String(decoding: e.sha256, as: UTF8.self),
-                                              sourcePath: e.hasSourcePath ? "/srv/pos \"x\"/pos.db" : nil, mode: e.mode, modified: e.modified, crc32: e.crc32))
+                entries.append(Manifest.Entry(e))
             }
             var start = 0
             while start < bytes.count {
@@ -195,6 +194,23 @@ struct FileBackupMemoryTests {
                 #expect(prior.sha256 == entry.sha256 && prior.size == entry.size && prior.modified == entry.modified && prior.crc32 == entry.crc32)
             }
         }
+    }
+
+    @Test("A detail page's manifest overview, scanned from the row, says what the whole manifest says", arguments: [BackupKind.files, .full, .dbFull])
+    func manifestOverview(kind: BackupKind) throws {
+        let store = try FileStore(files: 300)
+        let job = kind == .dbFull ? try DatabaseBackupJob(context: store.context).run(trigger: .manual) : try store.backup(kind)
+        let whole = try store.manifest(job)
+        for listed in [0, 5, 10_000] {
+            let overview = try #require(try store.context.catalog.manifestOverview(jobId: job.id!, listed: listed))
+            #expect(overview.entryCount == whole.entries.count)
+            #expect(overview.totalBytes == whole.entries.reduce(0) { $0 + $1.size })
+            #expect(overview.manifest.entries == Array(whole.entries.prefix(listed)))
+            var rest = overview.manifest
+            rest.entries = whole.entries
+            #expect(rest == whole)
+        }
+        #expect(try store.context.catalog.manifestOverview(jobId: job.id! + 99, listed: 5) == nil)
     }
 
     @Test("Migration v3 keeps every manifest and makes manifest_json the last column")

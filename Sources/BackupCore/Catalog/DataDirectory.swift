@@ -9,6 +9,7 @@ import Foundation
 ///     pre-restore/           copies of the live database taken before each restore
 ///     pages/<backup id>.idx  page fingerprints of each database image (for the next incremental)
 ///     job.lock               flock'd by the one job that may run at a time
+///     scratch.lock           flock'd shared by work outside the job lock (verify), exclusive by tmp/'s sweep
 public struct DataDirectory: Sendable {
     public let root: URL
 
@@ -23,6 +24,7 @@ public struct DataDirectory: Sendable {
     public func failed(_ name: String) -> URL { failedRoot.appendingPathComponent(name) }
     public var preRestore: URL { root.appendingPathComponent("pre-restore") }
     public var lockFile: URL { root.appendingPathComponent("job.lock") }
+    public var scratchLockFile: URL { root.appendingPathComponent("scratch.lock") }
     public var pageIndexes: URL { root.appendingPathComponent("pages") }
     public func pageIndex(_ backupUUID: String) -> URL { pageIndexes.appendingPathComponent("\(backupUUID).idx") }
     /// The snapshot image of the newest hourly backup, kept so that the next one can store the pages

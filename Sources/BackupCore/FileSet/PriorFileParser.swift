@@ -11,7 +11,7 @@ struct ScannedEntry {
     var crc32: UInt32?
     var mode: UInt16?
     var modified: FileTime?
-    var hasSourcePath: Bool
+    var sourcePath: UnsafeBufferPointer<UInt8>?
 }
 
 /// Reads a manifest that `ManifestWriter` wrote, in pieces of any size, without `JSONDecoder` and
@@ -167,8 +167,10 @@ private struct EntryScratch {
         guard (crc == nil) == (mode == nil), (crc == nil) == (modified == nil) else { return false }
         try path.withUnsafeBufferPointer { p in
             try sha.withUnsafeBufferPointer { s in
-                try body(ScannedEntry(path: p, sha256: s, size: size, crc32: crc.map { UInt32($0) }, mode: mode.map { UInt16($0) },
-                                      modified: modified, hasSourcePath: hasSource))
+                try other.withUnsafeBufferPointer { source in
+                    try body(ScannedEntry(path: p, sha256: s, size: size, crc32: crc.map { UInt32($0) }, mode: mode.map { UInt16($0) },
+                                          modified: modified, sourcePath: hasSource ? source : nil))
+                }
             }
         }
         return true
@@ -287,31 +289,11 @@ enum PriorFileParser {
     /// The manifest of job `jobId` in the catalog, read from its row a piece at a time
     /// (`sqlite3_blob_read`); nil if it is not in the shape `ManifestWriter` writes.
     static func parse(manifestOf jobId: Int64, in db: Database, prefix: String) throws -> Parsed? {
-        var blob: OpaquePointer?
-        guard sqlite3_blob_open(db.sqliteConnection, "main", BackupManifestRecord.databaseTableName, "manifest_json", jobId, 0, &blob) == SQLITE_OK,
-              let blob else {
-            if blob != nil { sqlite3_blob_close(blob) }
-            return nil
-        }
-        defer { sqlite3_blob_close(blob) }
-        let total = Int(sqlite3_blob_bytes(blob))
-        let chunk = 1 << 20
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 16)
-        defer { buffer.deallocate() }
         var collector = Collector(prefix: prefix)
         if let count = try Int.fetchOne(db, sql: "SELECT entry_count FROM backup_manifest WHERE job_id = ?", arguments: [jobId]) {
             collector.files.reserve(count)
         }
-        var offset = 0
-        while offset < total {
-            let n = min(chunk, total - offset)
-            let rc = sqlite3_blob_read(blob, buffer.baseAddress, Int32(n), Int32(offset))
-            guard rc == SQLITE_OK else {
-                throw BackupError(.database, "The previous backup's manifest could not be read from the catalog.", detail: "sqlite3_blob_read: \(rc)")
-            }
-            guard collector.feed(UnsafeRawBufferPointer(rebasing: buffer[0..<n])) else { return nil }
-            offset += n
-        }
+        guard try ManifestBlob.read(manifestOf: jobId, in: db, { collector.feed($0) }) else { return nil }
         return collector.finish()
     }
 

@@ -32,7 +32,14 @@ public struct JobRecovery: Sendable {
             known.insert("restore-\(restore.id!)")
             try? FileManager.default.removeItem(at: context.dataDirectory.work("restore-\(restore.id!)"))
         }
-        // Anything else in tmp/ belongs to no job we know: keep it for inspection, out of the way.
+        // Anything else in tmp/ belongs to no job we know: keep it for inspection, out of the way. Not
+        // while a verify in some process works there (it holds the scratch lock shared): the next
+        // recovery sweeps instead.
+        guard let sweep = try ScratchLock.trySweep(context.dataDirectory) else {
+            pruneFailedFolder()
+            return
+        }
+        defer { withExtendedLifetime(sweep) {} }
         let strays = (try? FileManager.default.contentsOfDirectory(atPath: context.dataDirectory.tmp.path)) ?? []
         for name in strays where !known.contains(name) {
             let from = context.dataDirectory.tmp.appendingPathComponent(name)

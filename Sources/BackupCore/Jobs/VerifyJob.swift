@@ -26,9 +26,11 @@ public struct VerifyJob: Sendable {
 
     public func run(archive: URL, job: BackupJob? = nil, progress: ProgressHandler? = nil) -> VerifyReport {
         var report = VerifyReport(id: job?.id, backupId: job?.uuid, kind: job?.kind, path: archive.path, status: "failed")
-        let work = context.dataDirectory.tmp.appendingPathComponent("verify-\(UUID().uuidString.lowercased())")
-        defer { try? FileManager.default.removeItem(at: work) }
         do {
+            // Verify holds no job lock: its scratch folder is kept from another process's crash recovery.
+            let scratch = try UnlockedScratch(context.dataDirectory, name: "verify")
+            defer { withExtendedLifetime(scratch) {} }
+            let work = scratch.url
             let verified = try ArchiveVerifier().verify(archive, expectedSHA256: job?.sha256, progress: progress)
             report.sha256 = verified.sha256
             report.checksumSource = verified.checksumSource

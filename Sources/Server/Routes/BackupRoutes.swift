@@ -109,7 +109,7 @@ struct BackupRoutes {
             chain.append(.init(id: parentId, kind: link.kind, status: link.status, startedAt: link.startedAt, parentId: link.parentId))
             parent = link.parentId
         }
-        return BackupDetailView(backup: BackupView(job), manifest: try catalog.manifest(jobId: id).map(BackupDetailView.summary), chain: chain)
+        return BackupDetailView(backup: BackupView(job), manifest: try catalog.manifestOverview(jobId: id, listed: BackupDetailView.listedEntries).map(BackupDetailView.summary), chain: chain)
     }
 
     /// 200 with the whole archive, 206 with one range, 416 for a range beyond the end. The audit

@@ -99,12 +99,13 @@ struct BackupDetailView: Codable, Sendable {
 
     static let listedEntries = 200
 
-    static func summary(_ manifest: Manifest) -> ManifestSummary {
-        ManifestSummary(
+    static func summary(_ overview: ManifestOverview) -> ManifestSummary {
+        let manifest = overview.manifest
+        return ManifestSummary(
             format: manifest.format, backupId: manifest.backupId, kind: manifest.kind, createdAt: manifest.createdAt,
             host: manifest.host, toolVersion: manifest.toolVersion, parentId: manifest.parentId,
-            entryCount: manifest.entries.count, totalBytes: manifest.entries.reduce(0) { $0 + $1.size },
-            entries: Array(manifest.entries.prefix(listedEntries)), entriesTruncated: manifest.entries.count > listedEntries,
+            entryCount: overview.entryCount, totalBytes: overview.totalBytes,
+            entries: manifest.entries, entriesTruncated: overview.entryCount > manifest.entries.count,
             database: manifest.database.map {
                 DatabaseSummary(entry: $0.entry, sourcePath: $0.sourcePath, pageSize: $0.pageSize, pageCount: $0.pageCount,
                                 imageSize: $0.imageSize, imageSha256: $0.imageSha256, journalMode: $0.journalMode,
