@@ -50,20 +50,20 @@ struct FileBackupMemoryTests {
         #expect(copy.count == 10_001 && list.count == 10_000 && list.last == candidates.last)
 
         // The previous backup had every third file (one with a SHA-256 that is not hex), and two that are gone.
-        var previous = PriorFiles()
+        var previous = PreviousFileTable()
         let digest = String(repeating: "ab", count: 32)
         for i in stride(from: 0, to: 10_000, by: 3) {
-            previous.append("files/" + candidates[i].path, PriorFile(size: UInt64(i), modified: candidates[i].modified, crc32: UInt32(i),
+            previous.append("files/" + candidates[i].path, PreviousFile(size: UInt64(i), modified: candidates[i].modified, crc32: UInt32(i),
                                                                       sha256: i == 300 ? "not hex" : digest))
         }
-        previous.append("files/gone/1.jpg", PriorFile(size: 1, modified: FileTime(seconds: 1, nanoseconds: 0), crc32: 1, sha256: digest))
-        previous.append("files/products/0/sku-1.jpg.old", PriorFile(size: 1, modified: FileTime(seconds: 1, nanoseconds: 0), crc32: 1, sha256: digest))
+        previous.append("files/gone/1.jpg", PreviousFile(size: 1, modified: FileTime(seconds: 1, nanoseconds: 0), crc32: 1, sha256: digest))
+        previous.append("files/products/0/sku-1.jpg.old", PreviousFile(size: 1, modified: FileTime(seconds: 1, nanoseconds: 0), crc32: 1, sha256: digest))
         previous.seal()
         let matched = list.attach(previous, prefix: "files/", keepRecords: true)
         #expect(matched.count == previous.count)
         #expect(matched.filter { !$0 }.count == 2 && !matched[matched.count - 1] && !matched[matched.count - 2])
         for i in [0, 1, 2, 3, 300, 4095, 4096, 9999] {
-            let prior = list.prior(i)
+            let prior = list.recorded(i)
             if i % 3 == 0 {
                 #expect(prior?.size == UInt64(i) && prior?.crc32 == UInt32(i) && prior?.modified == candidates[i].modified, "\(i)")
                 #expect(prior?.sha256 == (i == 300 ? "" : digest), "\(i)")
@@ -74,12 +74,12 @@ struct FileBackupMemoryTests {
         // Without keeping the records, only which ones matched.
         var bare = FileList(candidates)
         #expect(bare.attach(previous, prefix: "files/", keepRecords: false) == matched)
-        #expect(bare.prior(0) == nil)
+        #expect(bare.recorded(0) == nil)
 
         #expect(!list.release(below: 4095))
         #expect(list[4094] == candidates[4094])
         #expect(list.release(below: 8191))
-        #expect(list[4096] == candidates[4096] && list[9999] == candidates[9999] && list.prior(9999)?.size == 9999)
+        #expect(list[4096] == candidates[4096] && list[9999] == candidates[9999] && list.recorded(9999)?.size == 9999)
     }
 
     @Test("The manifest read a piece at a time, cut anywhere, gives the entries and the rest JSONDecoder gives")
@@ -186,7 +186,7 @@ struct FileBackupMemoryTests {
                 // As earlier versions stored it.
                 try catalog.complete(job, manifest: .document(manifest, bytes: Array(json!.utf8)))
             }
-            let parsed = try #require(try catalog.database.read { db in try PriorFileParser.parse(manifestOf: job.id!, in: db, prefix: "files/") })
+            let parsed = try #require(try catalog.database.read { db in try PreviousManifestParser.parse(manifestOf: job.id!, in: db, prefix: "files/") })
             #expect(parsed.backupId == manifest.backupId && parsed.summary == manifest.files)
             #expect(parsed.files.count == fileEntries.count, "\(stored)")
             for entry in fileEntries {

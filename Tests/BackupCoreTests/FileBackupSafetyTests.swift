@@ -252,11 +252,11 @@ struct FileBackupSafetyTests {
     }
 
     @Test("The fast reader of the previous manifest agrees with JSONDecoder, and steps aside for anything unusual")
-    func priorFileParser() throws {
+    func previousManifestParser() throws {
         let store = try FileStore(files: 30)
         let job = try store.backup(.full)
         let json = try #require(try store.context.catalog.database.read { db in try BackupManifestRecord.fetchOne(db, key: job.id!)?.manifestJson })
-        let fast = try #require(PriorFileParser.parse(json, prefix: "files/"))
+        let fast = try #require(PreviousManifestParser.parse(json, prefix: "files/"))
         let manifest = try Manifest.decode(Array(json.utf8))
         #expect(fast.backupId == manifest.backupId && fast.summary == manifest.files)
         let fileEntries = manifest.entries.filter { $0.path.hasPrefix("files/") }
@@ -266,8 +266,8 @@ struct FileBackupSafetyTests {
             #expect(prior.sha256 == entry.sha256 && prior.size == entry.size && prior.modified == entry.modified && prior.crc32 == entry.crc32)
         }
         // An escaped character, or a manifest written by JSONEncoder: nil, and the caller decodes normally.
-        #expect(PriorFileParser.parse(json.replacingOccurrences(of: "sku-1.jpg", with: "sku-\\1.jpg"), prefix: "files/") == nil)
-        #expect(PriorFileParser.parse(String(decoding: try manifest.encoded(), as: UTF8.self), prefix: "files/") == nil)
+        #expect(PreviousManifestParser.parse(json.replacingOccurrences(of: "sku-1.jpg", with: "sku-\\1.jpg"), prefix: "files/") == nil)
+        #expect(PreviousManifestParser.parse(String(decoding: try manifest.encoded(), as: UTF8.self), prefix: "files/") == nil)
         let previous = try #require(try PreviousFiles.load(store.context.catalog, root: store.tree.root, prefix: "files/"))
         #expect(previous.files.count == fileEntries.count && previous.backupId == job.uuid)
     }

@@ -192,7 +192,7 @@ struct FileArchiver {
         for index in batch.range {
             let file = files[index]
             // Its record in the previous manifest, attached to the list by the scan (`FileList.attach`).
-            let recorded = files.prior(index)
+            let recorded = files.recorded(index)
             var reason = ""
             var outcome: Outcome?
             for attempt in 1...2 {

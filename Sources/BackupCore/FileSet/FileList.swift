@@ -22,14 +22,14 @@ public struct FileList: RandomAccessCollection, Sendable {
         var paths = PathTable()
         var meta: [Meta] = []
         /// Empty, or one per file.
-        var prior: [PackedPriorFile] = []
+        var recorded: [PackedPreviousFile] = []
 
         init() {}
 
         init(copying other: Chunk) {
             paths = other.paths
             meta = other.meta
-            prior = other.prior
+            recorded = other.recorded
         }
     }
 
@@ -64,9 +64,9 @@ public struct FileList: RandomAccessCollection, Sendable {
     }
 
     /// What the previous backup recorded about file `index` (see `attach`).
-    func prior(_ index: Int) -> PriorFile? {
+    func recorded(_ index: Int) -> PreviousFile? {
         let (chunk, i) = locate(index)
-        return chunk.prior.isEmpty ? nil : chunk.prior[i].file
+        return chunk.recorded.isEmpty ? nil : chunk.recorded[i].file
     }
 
     public mutating func append(_ file: FileCandidate) {
@@ -92,7 +92,7 @@ public struct FileList: RandomAccessCollection, Sendable {
 
     /// Looks every file up in the previous backup's record (by entry name, `prefix` + path) and keeps
     /// what it finds with the file. Returns, for each record of `previous`, whether a file matched it.
-    mutating func attach(_ previous: PriorFiles, prefix: String, keepRecords: Bool) -> [Bool] {
+    mutating func attach(_ previous: PreviousFileTable, prefix: String, keepRecords: Bool) -> [Bool] {
         var matched = [Bool](repeating: false, count: previous.count)
         guard !previous.isEmpty else { return matched }
         var name = Array(prefix.utf8)
@@ -100,16 +100,16 @@ public struct FileList: RandomAccessCollection, Sendable {
         for c in chunks.indices {
             if keepRecords, !isKnownUniquelyReferenced(&chunks[c]) { chunks[c] = Chunk(copying: chunks[c]) }
             let chunk = chunks[c]
-            var prior: [PackedPriorFile] = []
-            if keepRecords { prior.reserveCapacity(chunk.meta.count) }
+            var recorded: [PackedPreviousFile] = []
+            if keepRecords { recorded.reserveCapacity(chunk.meta.count) }
             for i in 0..<chunk.meta.count {
                 name.removeSubrange(prefixLength...)
                 chunk.paths.withPath(i) { name.append(contentsOf: $0) }
                 let found = name.withUnsafeBufferPointer { previous.find($0) }
                 if let found { matched[found] = true }
-                if keepRecords { prior.append(found.map { previous.packed($0) } ?? .none) }
+                if keepRecords { recorded.append(found.map { previous.packed($0) } ?? .none) }
             }
-            if keepRecords { chunk.prior = prior }
+            if keepRecords { chunk.recorded = recorded }
         }
         return matched
     }
@@ -125,7 +125,7 @@ public struct FileList: RandomAccessCollection, Sendable {
             let chunk = chunks[c]
             chunk.paths = PathTable()
             chunk.meta = []
-            chunk.prior = []
+            chunk.recorded = []
             freed = true
         }
         return freed

@@ -66,7 +66,7 @@ struct SHA256Bytes: Sendable, Equatable {
 }
 
 /// What the previous backup of the files recorded about one file.
-struct PriorFile: Sendable, Equatable {
+struct PreviousFile: Sendable, Equatable {
     var size: UInt64
     var modified: FileTime
     var crc32: UInt32
@@ -87,8 +87,8 @@ struct PriorFile: Sendable, Equatable {
     var sha256: String { digest?.hex ?? "" }
 }
 
-/// A `PriorFile` in 56 bytes (an optional one would take 64), or none.
-struct PackedPriorFile {
+/// A `PreviousFile` in 56 bytes (an optional one would take 64), or none.
+struct PackedPreviousFile {
     private var size: UInt64
     private var seconds: Int64
     /// 30 bits of nanoseconds, and two flags above them.
@@ -99,7 +99,7 @@ struct PackedPriorFile {
     private static let noDigest: UInt32 = 1 << 31
     private static let absent: UInt32 = 1 << 30
 
-    init(_ file: PriorFile) {
+    init(_ file: PreviousFile) {
         size = file.size
         seconds = file.modified.seconds
         nanoseconds = UInt32(bitPattern: file.modified.nanoseconds) & (Self.absent - 1) | (file.digest == nil ? Self.noDigest : 0)
@@ -107,31 +107,31 @@ struct PackedPriorFile {
         digest = file.digest ?? SHA256Bytes()
     }
 
-    static let none: PackedPriorFile = {
-        var packed = PackedPriorFile(PriorFile(size: 0, modified: FileTime(seconds: 0, nanoseconds: 0), crc32: 0, digest: nil))
+    static let none: PackedPreviousFile = {
+        var packed = PackedPreviousFile(PreviousFile(size: 0, modified: FileTime(seconds: 0, nanoseconds: 0), crc32: 0, digest: nil))
         packed.nanoseconds |= absent
         return packed
     }()
 
-    var file: PriorFile? {
+    var file: PreviousFile? {
         guard nanoseconds & Self.absent == 0 else { return nil }
-        return PriorFile(size: size, modified: FileTime(seconds: seconds, nanoseconds: Int32(bitPattern: nanoseconds & (Self.absent - 1))),
+        return PreviousFile(size: size, modified: FileTime(seconds: seconds, nanoseconds: Int32(bitPattern: nanoseconds & (Self.absent - 1))),
                          crc32: crc32, digest: nanoseconds & Self.noDigest == 0 ? digest : nil)
     }
 }
 
 /// The file entries of a previous manifest, by entry name (`files/products/…`), compactly: the names
 /// in one `PathTable` with a `PathIndex`, and a 56-byte record each (~105 bytes a file; a
-/// `[String: PriorFile]` took ~250). Read-only once `seal()`ed. A file backup uses it only to match the
+/// `[String: PreviousFile]` took ~250). Read-only once `seal()`ed. A file backup uses it only to match the
 /// walk (`FileList.attach`), then lets it go.
-struct PriorFiles: Sendable, ExpressibleByDictionaryLiteral {
+struct PreviousFileTable: Sendable, ExpressibleByDictionaryLiteral {
     private(set) var names = PathTable()
-    private var records: [PackedPriorFile] = []
+    private var records: [PackedPreviousFile] = []
     private var index: PathIndex?
 
     init() {}
 
-    init(dictionaryLiteral elements: (String, PriorFile)...) {
+    init(dictionaryLiteral elements: (String, PreviousFile)...) {
         for (name, file) in elements { append(name, file) }
         seal()
     }
@@ -143,13 +143,13 @@ struct PriorFiles: Sendable, ExpressibleByDictionaryLiteral {
         records.reserveCapacity(count)
     }
 
-    mutating func append(_ name: UnsafeBufferPointer<UInt8>, _ file: PriorFile) {
+    mutating func append(_ name: UnsafeBufferPointer<UInt8>, _ file: PreviousFile) {
         precondition(index == nil, "sealed")
         names.append(name)
-        records.append(PackedPriorFile(file))
+        records.append(PackedPreviousFile(file))
     }
 
-    mutating func append(_ name: String, _ file: PriorFile) {
+    mutating func append(_ name: String, _ file: PreviousFile) {
         var name = name
         name.withUTF8 { append($0, file) }
     }
@@ -161,9 +161,9 @@ struct PriorFiles: Sendable, ExpressibleByDictionaryLiteral {
         index = PathIndex(names)
     }
 
-    func file(_ i: Int) -> PriorFile { records[i].file! }
+    func file(_ i: Int) -> PreviousFile { records[i].file! }
 
-    func packed(_ i: Int) -> PackedPriorFile { records[i] }
+    func packed(_ i: Int) -> PackedPreviousFile { records[i] }
 
     /// The number of the file recorded under this entry name.
     func find(_ name: UnsafeBufferPointer<UInt8>) -> Int? {
@@ -175,7 +175,7 @@ struct PriorFiles: Sendable, ExpressibleByDictionaryLiteral {
         return name.withUTF8 { find($0) }
     }
 
-    subscript(name: String) -> PriorFile? {
+    subscript(name: String) -> PreviousFile? {
         find(name).map { file($0) }
     }
 
@@ -187,17 +187,17 @@ struct PriorFiles: Sendable, ExpressibleByDictionaryLiteral {
 struct PreviousFiles: Sendable {
     var backupId: String
     var summary: FileSetSummary
-    var files: PriorFiles
+    var files: PreviousFileTable
 
     /// The newest succeeded backup with files of the same uploads folder, or nil.
     static func load(_ catalog: Catalog, root: URL, prefix: String) throws -> PreviousFiles? {
         let candidates = try catalog.jobs(kind: .files, status: .succeeded, limit: 1)
             + catalog.jobs(kind: .full, status: .succeeded, limit: 1)
         guard let job = candidates.max(by: { $0.startedAt < $1.startedAt }), let id = job.id else { return nil }
-        let parsed = try catalog.database.read { db -> PriorFileParser.Parsed? in
+        let parsed = try catalog.database.read { db -> PreviousManifestParser.Parsed? in
             // Streamed from the row in 1 MiB pieces: the whole manifest (~42 MB at 200,000 files) is
             // never in memory, as a `String` or otherwise.
-            if let parsed = try PriorFileParser.parse(manifestOf: id, in: db, prefix: prefix) { return parsed }
+            if let parsed = try PreviousManifestParser.parse(manifestOf: id, in: db, prefix: prefix) { return parsed }
             guard let json = try BackupManifestRecord.fetchOne(db, key: id)?.manifestJson else { return nil }
             return try decode(json, prefix: prefix)
         }
@@ -206,16 +206,16 @@ struct PreviousFiles: Sendable {
     }
 
     /// The ordinary way, for manifests the fast parser does not recognise.
-    private static func decode(_ json: String, prefix: String) throws -> PriorFileParser.Parsed? {
+    private static func decode(_ json: String, prefix: String) throws -> PreviousManifestParser.Parsed? {
         let manifest = try Manifest.decode(Array(json.utf8))
         guard let summary = manifest.files else { return nil }
-        var files = PriorFiles()
+        var files = PreviousFileTable()
         for entry in manifest.entries where PathBytes.hasPrefix(entry.path, prefix) {
             guard let modified = entry.modified, let crc = entry.crc32 else { continue }
-            files.append(entry.path, PriorFile(size: entry.size, modified: modified, crc32: crc, sha256: entry.sha256))
+            files.append(entry.path, PreviousFile(size: entry.size, modified: modified, crc32: crc, sha256: entry.sha256))
         }
         files.seal()
-        return PriorFileParser.Parsed(summary: summary, backupId: manifest.backupId, files: files)
+        return PreviousManifestParser.Parsed(summary: summary, backupId: manifest.backupId, files: files)
     }
 }
 
@@ -254,8 +254,8 @@ struct HashReusePolicy: Sendable {
     }
 
     /// The recorded SHA-256 to reuse for these bytes, or nil to compute it.
-    func reusable(_ prior: PriorFile?, size: UInt64, modified: FileTime, crc32: UInt32) -> SHA256Bytes? {
-        guard !fullRehash, let prior, prior.size == size, prior.modified == modified, prior.crc32 == crc32 else { return nil }
-        return prior.digest
+    func reusable(_ recorded: PreviousFile?, size: UInt64, modified: FileTime, crc32: UInt32) -> SHA256Bytes? {
+        guard !fullRehash, let recorded, recorded.size == size, recorded.modified == modified, recorded.crc32 == crc32 else { return nil }
+        return recorded.digest
     }
 }

@@ -247,23 +247,23 @@ private struct EntryScratch {
 }
 
 /// The previous manifest's file entries, read with `ManifestScanner`.
-enum PriorFileParser {
+enum PreviousManifestParser {
     struct Parsed {
         var summary: FileSetSummary
         var backupId: String
-        var files: PriorFiles
+        var files: PreviousFileTable
     }
 
     /// Collects the entries under `prefix` that carry the file fields.
     private struct Collector {
         var scanner = ManifestScanner()
-        var files = PriorFiles()
+        var files = PreviousFileTable()
         let prefix: [UInt8]
 
         init(prefix: String) { self.prefix = Array(prefix.utf8) }
 
         mutating func feed(_ chunk: UnsafeRawBufferPointer) -> Bool {
-            var files = PriorFiles()
+            var files = PreviousFileTable()
             swap(&files, &self.files)
             defer { swap(&files, &self.files) }
             let prefix = self.prefix
@@ -271,7 +271,7 @@ enum PriorFileParser {
         }
 
         mutating func finish() -> Parsed? {
-            var files = PriorFiles()
+            var files = PreviousFileTable()
             swap(&files, &self.files)
             let prefix = self.prefix
             guard scanner.finish({ Self.add($0, prefix: prefix, to: &files) }), let manifest = try? scanner.decodeOuter(),
@@ -280,9 +280,9 @@ enum PriorFileParser {
             return Parsed(summary: summary, backupId: manifest.backupId, files: files)
         }
 
-        private static func add(_ entry: ScannedEntry, prefix: [UInt8], to files: inout PriorFiles) {
+        private static func add(_ entry: ScannedEntry, prefix: [UInt8], to files: inout PreviousFileTable) {
             guard let crc = entry.crc32, let modified = entry.modified, entry.path.starts(with: prefix) else { return }
-            files.append(entry.path, PriorFile(size: entry.size, modified: modified, crc32: crc, digest: SHA256Bytes(hex: entry.sha256)))
+            files.append(entry.path, PreviousFile(size: entry.size, modified: modified, crc32: crc, digest: SHA256Bytes(hex: entry.sha256)))
         }
     }
 
