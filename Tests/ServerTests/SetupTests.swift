@@ -116,6 +116,10 @@ struct SetupTests {
             #expect(try await http.get("/api/v1/setup").json()["setup_required"] as? Bool == false)
             let response = try await http.request("POST", "/api/v1/setup/verify-code", headers: ["X-Setup-Code": "AAAA-BBBB"])
             #expect(response.status == 401)
+            // A code given is checked even beside a valid token.
+            let beside = try await http.request("POST", "/api/v1/setup/verify-code", token: Tokens.admin, headers: ["X-Setup-Code": ""])
+            #expect(beside.status == 401)
+            #expect(try await http.request("POST", "/api/v1/setup/verify-code", token: Tokens.admin).status == 204)
         }
     }
 
