@@ -62,7 +62,8 @@ public struct CapsServer: Sendable {
         coordinator = JobCoordinator(context: context)
         services = APIServices(context: context, coordinator: coordinator, configuration: configuration, verifier: verifier,
                                auditor: Auditor(catalog: context.catalog, now: context.now, logger: logger),
-                               openAPI: try OpenAPIDocument.load(), logger: logger)
+                               openAPI: try OpenAPIDocument.load(), logger: logger,
+                               drive: DriveServices(context: context, configuration: configuration))
     }
 
     /// Every route, in one place. The route table test walks `router.routes`.
@@ -76,6 +77,7 @@ public struct CapsServer: Sendable {
         MonitoringRoutes(services: services).register(on: router)
         OpenAPIRoutes(services: services).register(on: router)
         if configuration.demo { DemoLoginRoutes(services: services).register(on: router) }
+        DriveRoutes(services: services).registerCallback(on: router)
 
         let api = router.group("/api/v1")
             .add(middleware: AuthMiddleware(verifier: services.verifier, requiredPermission: Permission.manageSettings, auditor: services.auditor))
@@ -86,6 +88,7 @@ public struct CapsServer: Sendable {
         SettingsRoutes(services: services).register(on: api)
         AlertRoutes(services: services).register(on: api)
         AuditRoutes(services: services).register(on: api)
+        DriveRoutes(services: services).register(on: api)
 
         table.withLock { $0 = RouteTable(router.routes.map { ($0.path.description, $0.method.rawValue) }) }
         return router
@@ -139,6 +142,8 @@ struct APIServices: Sendable {
     let auditor: Auditor
     let openAPI: ByteBuffer
     let logger: Logger
+    /// Google Drive: the OAuth client, connects in progress, the access-token session.
+    let drive: DriveServices
     /// Held by the one archive upload that may be received (and verified) at a time.
     let uploadSlot = Locked(false)
 

@@ -33,6 +33,10 @@ public struct ServerConfiguration: Sendable {
     public var metrics: MetricsExposure = .loopback
     /// Clock for token expiry (tests move it).
     public var now: @Sendable () -> Date = { Date() }
+    /// The config file's `[google]` section: the store's OAuth client, for the Drive routes.
+    public var google = GoogleConfig()
+    /// How the device flow of `POST /api/v1/drive/connect` waits between polls (tests move a clock instead).
+    public var driveSleep: @Sendable (Double) async throws -> Void = { try await Task.sleep(for: .seconds($0)) }
 
     public init() {}
 
