@@ -81,9 +81,9 @@ struct OverviewRoutes {
         case .revoked: Destination(name: "google-drive", status: "error", message: "Google Drive is disconnected: reconnect it on the dashboard.")
         case .ok, .expired:
             drive.enabled
-                ? Destination(name: "google-drive", status: drive.pendingUploads > 0 ? "pending" : "ok",
+                ? Destination(name: "google-drive", status: "ok",
                               message: "Copies go to \(drive.account ?? "Google Drive"), folder \(drive.folder); \(drive.pendingUploads) waiting.")
-                : Destination(name: "google-drive", status: "error", message: drive.disabledReason ?? "Copies to Google Drive are turned off.")
+                : Destination(name: "google-drive", status: "disabled", message: drive.disabledReason ?? "Copies to Google Drive are turned off.")
         }
     }
 }
