@@ -67,7 +67,8 @@ public struct CapsServer: Sendable {
                                auditor: Auditor(catalog: context.catalog, now: context.now, logger: logger),
                                openAPI: try OpenAPIDocument.load(), logger: logger,
                                tickets: DownloadTickets(now: context.now),
-                               setup: try SetupGate(context: context, storeName: configuration.storeName, logger: logger))
+                               setup: try SetupGate(context: context, storeName: configuration.storeName, logger: logger),
+                               drive: DriveServices(context: context, configuration: configuration))
     }
 
     /// Every route, in one place. The route table test walks `router.routes`.
@@ -81,6 +82,7 @@ public struct CapsServer: Sendable {
         MonitoringRoutes(services: services).register(on: router)
         OpenAPIRoutes(services: services).register(on: router)
         if configuration.demo { DemoLoginRoutes(services: services).register(on: router) }
+        DriveRoutes(services: services).registerCallback(on: router)
 
         let bearer = AuthMiddleware(verifier: services.verifier, requiredPermission: Permission.manageSettings, auditor: services.auditor)
         // The fresh-install wizard: the setup code instead of a POS token, on its own routes only.
@@ -99,6 +101,7 @@ public struct CapsServer: Sendable {
         SettingsRoutes(services: services).register(on: api)
         AlertRoutes(services: services).register(on: api)
         AuditRoutes(services: services).register(on: api)
+        DriveRoutes(services: services).register(on: api)
 
         table.withLock { $0 = RouteTable(router.routes.map { ($0.path.description, $0.method.rawValue) }) }
         return router
@@ -140,8 +143,10 @@ public struct CapsServer: Sendable {
                 if !Task.isCancelled { await scheduler.run() }
             }, CancellingService { await alerts.run() }]
         }
+        let uploads = services.drive.uploads
+        coordinator.afterBackup.withLock { $0 = { uploads.signal() } }
         let group = ServiceGroup(configuration: .init(
-            services: [JobDrainService(coordinator: coordinator)] + background + [makeApplication(onServerRunning: onServerRunning)],
+            services: [JobDrainService(coordinator: coordinator)] + background + [uploads, makeApplication(onServerRunning: onServerRunning)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: services.logger))
         try await group.run()
@@ -159,6 +164,8 @@ struct APIServices: Sendable {
     let logger: Logger
     let tickets: DownloadTickets
     let setup: SetupGate
+    /// Google Drive: the OAuth client, connects in progress, the access-token session.
+    let drive: DriveServices
     /// Held by the one archive upload that may be received (and verified) at a time.
     let uploadSlot = Locked(false)
     /// Held by the one verification (POST /backups/{id}/verify) that may run at a time.

@@ -1,4 +1,5 @@
 import BackupCore
+import Destinations
 @preconcurrency import Crypto
 import Foundation
 
@@ -33,8 +34,15 @@ public struct ServerConfiguration: Sendable {
     public var metrics: MetricsExposure = .loopback
     /// Clock for token expiry (tests move it).
     public var now: @Sendable () -> Date = { Date() }
-    /// The store's name, for the setup wizard (`[google] store_name`, else the host name).
-    public var storeName: String = ProcessInfo.processInfo.hostName
+    /// The config file's `[google]` section: the store's OAuth client, for the Drive routes.
+    public var google = GoogleConfig()
+    /// The store's name, for the setup wizard and the Drive folder: `[google] store_name`, else the host name.
+    public var storeName: String { google.storeName ?? ProcessInfo.processInfo.hostName }
+    /// How the device flow of `POST /api/v1/drive/connect` waits between polls (tests move a clock instead).
+    public var driveSleep: @Sendable (Double) async throws -> Void = { try await Task.sleep(for: .seconds($0)) }
+    /// The Drive destination over a session's access tokens (retries included), for the background uploads;
+    /// nil: no uploads in this process.
+    public var driveDestination: (@Sendable (any GoogleAccessTokens) -> any Destination)?
 
     public init() {}
 
