@@ -15,7 +15,8 @@ struct SetupTests {
         try source.setMarker("from the old server")
         let archive = try Data(contentsOf: URL(fileURLWithPath: try source.backup().path!))
 
-        let store = try TestStore(empty: true)
+        let clock = MovingClock()
+        let store = try TestStore(empty: true, clock: clock)
         let codeFile = store.context.dataDirectory.root.appendingPathComponent(SetupGate.fileName)
         #expect(try POSIXFile.mode(codeFile) & 0o777 == 0o600)
         let code = try Self.code(store)
@@ -61,10 +62,12 @@ struct SetupTests {
                                                  body: .data(archive, contentType: "application/zip"))
             #expect(started.status == 202, "\(started.text)")
             let id = try #require(try started.json()["id"] as? Int)
+            try await eventually { store.server.services.setup.setupRequired == false }
+            // The wizard learns how its restore ended though the code is spent, whenever it asks...
             let progress = try await http.request("GET", "/api/v1/setup/restore/\(id)/progress", headers: ["X-Setup-Code": code])
             #expect(progress.status == 200)
             #expect(progress.text.contains("event: end"))
-            try await eventually { store.server.services.setup.setupRequired == false }
+            #expect(try await http.request("GET", "/api/v1/setup/restore/\(id)", headers: ["X-Setup-Code": code]).status == 200)
             let restored = try await http.get("/api/v1/setup/restore/\(id)", token: Tokens.admin)
             #expect(try restored.json()["status"] as? String == "succeeded", "\(restored.text)")
             #expect(try store.marker() == "from the old server")
@@ -74,6 +77,13 @@ struct SetupTests {
             let after = try await http.request("POST", "/api/v1/setup/verify-code", headers: ["X-Setup-Code": code])
             #expect(after.status == 401)
             #expect(after.errorCode == "setup_done")
+            // ... for ten minutes, and nothing else opens with the spent code.
+            let spentRestore = try await http.request("POST", "/api/v1/setup/restore?confirm=true", headers: ["X-Setup-Code": code],
+                                                      body: .data(archive, contentType: "application/zip"))
+            #expect(spentRestore.status == 401 && spentRestore.errorCode == "setup_done")
+            clock.advance(SetupGate.spentCodeReadWindow + 1)
+            let late = try await http.request("GET", "/api/v1/setup/restore/\(id)", headers: ["X-Setup-Code": code])
+            #expect(late.status == 401 && late.errorCode == "setup_done")
             #expect(try await http.get("/api/v1/overview", token: Tokens.admin).status == 200)
             let again = try await http.request("POST", "/api/v1/setup/restore?confirm=true", token: Tokens.admin,
                                                body: .data(archive, contentType: "application/zip"))

@@ -15,17 +15,25 @@ final class SetupGate: Sendable {
     private struct State {
         /// SHA-256 of the normalised code, while setup is required.
         var codeHash: [UInt8]?
+        /// The code that set the store up, and when: the wizard may still read how its restore ended.
+        var spent: (hash: [UInt8], at: Date)?
     }
+
+    /// How long the wizard may follow its finished restore with the spent code (it may subscribe to the
+    /// progress only after the restore ended); nothing else opens with it.
+    static let spentCodeReadWindow: TimeInterval = 600
 
     private let state: Locked<State>
     private let file: URL
     private let setUp: AsyncStream<Void>
     private let setUpContinuation: AsyncStream<Void>.Continuation
     let storeName: String
+    private let now: @Sendable () -> Date
 
     /// Decides the mode from the store as it is now; in setup mode, makes (or reuses) the code and logs it.
     init(context: BackupContext, storeName: String, logger: Logger) throws {
         self.storeName = storeName
+        now = context.now
         file = context.dataDirectory.root.appendingPathComponent(Self.fileName)
         (setUp, setUpContinuation) = AsyncStream.makeStream(of: Void.self)
         guard FreshInstall.isEmpty(posDatabase: context.posDatabase) else {
@@ -44,14 +52,23 @@ final class SetupGate: Sendable {
 
     var setupRequired: Bool { state.withLock { $0.codeHash != nil } }
 
-    enum Check { case accepted, wrong, setUp }
+    enum Check { case accepted, wrong, setUp, spent }
 
-    /// Whether `code` is this store's setup code (spaces, dashes and letter case do not matter).
+    /// Whether `code` is this store's setup code (spaces, dashes and letter case do not matter); `spent`
+    /// for the code that set the store up, within `spentCodeReadWindow` of it.
     func check(_ code: String) -> Check {
-        guard let expected = state.withLock({ $0.codeHash }) else { return .setUp }
+        let (expected, spent) = state.withLock { ($0.codeHash, $0.spent) }
         let given = Self.hash(code)
-        // Constant time: no timing hint of how much of the code was right.
-        return zip(given, expected).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0 ? .accepted : .wrong
+        guard let expected else {
+            if let spent, Self.equal(given, spent.hash), now().timeIntervalSince(spent.at) < Self.spentCodeReadWindow { return .spent }
+            return .setUp
+        }
+        return Self.equal(given, expected) ? .accepted : .wrong
+    }
+
+    /// Constant time: no timing hint of how much of the code was right.
+    private static func equal(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        a.count == b.count && zip(a, b).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
     }
 
     /// The wizard's restore succeeded: leaves setup mode if the store now holds data.
@@ -60,8 +77,10 @@ final class SetupGate: Sendable {
             logger.error("a restore succeeded but the POS database is still empty: staying in setup mode")
             return
         }
+        let at = now()
         let left = state.withLock { state -> Bool in
             defer { state.codeHash = nil }
+            if let hash = state.codeHash { state.spent = (hash, at) }
             return state.codeHash != nil
         }
         guard left else { return }

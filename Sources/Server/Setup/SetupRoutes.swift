@@ -68,6 +68,8 @@ struct SetupRoutes {
 /// `X-Setup-Code: <code>`, while the store is empty; or else a POS token with MANAGE_SETTINGS (as
 /// every /api/v1 route). Every use of the code is audited as user "setup"; a wrong code, or any
 /// code once the store is set up, is a 401, audited at most once a minute per address like other refusals.
+/// One exception: for ten minutes after its restore set the store up, the spent code still reads that
+/// restore's status and progress (`GET /setup/restore/…`), since the wizard may ask only after it ended.
 struct SetupAuthMiddleware: RouterMiddleware {
     typealias Context = APIRequestContext
     let gate: SetupGate
@@ -91,7 +93,13 @@ struct SetupAuthMiddleware: RouterMiddleware {
             throw APIError(.unauthorized, "setup_code_invalid",
                            "That setup code is not right. It is in the service log and in the file setup-code in the backup data folder.",
                            headers: [.wwwAuthenticate: "Bearer, Setup"])
-        case .setUp:
+        case .spent where request.method == .get && request.uri.path.hasPrefix("/api/v1/setup/restore/"):
+            // How the wizard's own restore ended, read just after it set the store up.
+            await auditor.write(action: "setup.code", target: target, outcome: "succeeded", detail: "spent setup code: restore status", actor: actor)
+            var context = context
+            context.identity = Identity(userId: Self.user, stationId: nil, permissions: [], expiresAt: .distantFuture)
+            return try await next(request, context)
+        case .setUp, .spent:
             await auditor.refused(action: "setup.unauthorized", target: target, detail: "setup code used after setup", actor: actor)
             throw APIError(.unauthorized, "setup_done",
                            "This store is already set up, so the setup code no longer works. Open the dashboard from the POS to sign in.",
