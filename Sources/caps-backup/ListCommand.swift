@@ -28,17 +28,42 @@ struct ListCommand: ParsableCommand {
             return
         }
         let jobs = try context.catalog.jobs(kind: kind, limit: limit)
-        if output.json { return try Output.json(jobs) }
+        let copies = try context.catalog.offsiteCopies(ofJobs: jobs.compactMap(\.id))
+        if output.json { return try Output.json(jobs.map { ListedBackup(job: $0, offsite: copies[$0.id ?? 0] ?? []) }) }
         if jobs.isEmpty { return print("No backups yet. Run: caps-backup backup --kind db-full") }
-        print(Table(["ID", "KIND", "BUILDS ON", "STATUS", "STARTED (local)", "TOOK", "SIZE", "SHA-256", "PATH / ERROR"],
+        print(Table(["ID", "KIND", "BUILDS ON", "STATUS", "OFF-SITE", "STARTED (local)", "TOOK", "SIZE", "SHA-256", "PATH / ERROR"],
                     jobs.map { job in
                         let took = job.finishedAt.map { String(format: "%.1fs", $0.timeIntervalSince(job.startedAt)) } ?? "-"
                         return [String(job.id ?? 0), job.kind.rawValue, chainDescription(job, context), job.status.rawValue,
-                                Output.localTime(job.startedAt), took,
+                                offsiteDescription(copies[job.id ?? 0] ?? []), Output.localTime(job.startedAt), took,
                                 job.size.map { ByteCount.format($0) } ?? "-", job.sha256.map { String($0.prefix(12)) } ?? "-",
                                 job.status == .failed ? (job.error ?? "") : (job.path ?? "")]
                     }).render())
     }
+}
+
+/// A backup as `list --json` prints it: its record, and its off-site copies (so a script sees "local ok,
+/// off-site pending" as the dashboard does).
+private struct ListedBackup: Encodable {
+    let job: BackupJob
+    let offsite: [BackupDestObject]
+
+    private enum CodingKeys: String, CodingKey { case offsite }
+
+    func encode(to encoder: any Encoder) throws {
+        try job.encode(to: encoder)
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(offsite, forKey: .offsite)
+    }
+}
+
+/// "google-drive uploaded", "google-drive pending (2 tries)"; "-" for a backup with no off-site copy asked for.
+private func offsiteDescription(_ copies: [BackupDestObject]) -> String {
+    guard !copies.isEmpty else { return "-" }
+    return copies.map { copy in
+        let tries = copy.status == .pending && copy.attempts > 0 ? " (\(copy.attempts) \(copy.attempts == 1 ? "try" : "tries"))" : ""
+        return "\(copy.destination) \(copy.status.rawValue)\(tries)"
+    }.joined(separator: ", ")
 }
 
 /// "12 ← base 3": an incremental's parent and the base its chain starts from.

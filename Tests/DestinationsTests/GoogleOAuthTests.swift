@@ -132,7 +132,7 @@ struct GoogleOAuthTests {
         let google = FakeGoogle()
         let store = try Store()
         defer { store.remove() }
-        let noRedirects = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
+        let noRedirects = HTTPClient.noRedirects
         try await google.serving { base in
             let connector = GoogleDriveConnector(context: store.context, config: googleConfig(base, client: FakeOAuth.desktopClient))
             let request = GoogleOAuth.CodeRequest(redirectURI: "http://127.0.0.1:49152/")
@@ -172,7 +172,6 @@ struct GoogleOAuthTests {
             #expect(refused.error == "access_denied")
             #expect(refused.code == nil)
         }
-        try await noRedirects.shutdown()
     }
 
     @Test("tokens at rest: both files 0600, the refresh token sealed (not in the file in any plain form), a damaged key refused")

@@ -35,6 +35,16 @@ struct CommandLineTests {
 
         let human = try CLI.run(["list"] + store.storeArguments)
         #expect(human.stdout.contains("db-full") && human.stdout.contains("succeeded") && human.stdout.contains("iB"))
+        #expect((rows.first?["offsite"] as? [Any])?.isEmpty == true)
+
+        // With an off-site destination, a backup is "local ok, off-site pending" until its copy is made.
+        try store.catalog().save(DestinationRecord(name: "nas", kinds: [.dbFull], createdAt: Date()))
+        #expect(try CLI.run(["backup", "--kind", "db-full", "--json"] + store.storeArguments).status == 0)
+        let listed = try JSONSerialization.jsonObject(with: Data(try CLI.run(["list", "--json"] + store.storeArguments).stdout.utf8)) as? [[String: Any]] ?? []
+        let copies = listed.first?["offsite"] as? [[String: Any]] ?? []
+        #expect(copies.count == 1 && copies.first?["destination"] as? String == "nas" && copies.first?["status"] as? String == "pending")
+        let table = try CLI.run(["list"] + store.storeArguments).stdout
+        #expect(table.contains("OFF-SITE") && table.contains("nas pending"))
     }
 
     @Test("restore without --yes changes nothing and exits 2")

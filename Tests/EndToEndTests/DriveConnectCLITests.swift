@@ -68,11 +68,11 @@ struct DriveConnectCLITests {
         defer { try? FileManager.default.removeItem(at: root) }
         try await google.serving { base in
             let config = try writeConfig(base, in: root, client: FakeOAuth.deviceClient)
-            let result = try await Task.detached {
+            let result = try await offPool {
                 try connect(config) { first in
                     if let code = first["user_code"] as? String { google.oauth.approveDevice(userCode: code) }
                 }
-            }.value
+            }
             #expect(result.status == 0, "\(result.stderr)")
             let first = try #require(result.lines.first.flatMap { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] })
             #expect(Set(first.keys) == ["verification_url", "user_code", "expires_in"])
@@ -110,15 +110,23 @@ struct DriveConnectCLITests {
         defer { try? FileManager.default.removeItem(at: root) }
         try await google.serving { base in
             let config = try writeConfig(base, in: root, client: FakeOAuth.deviceClient)
-            let result = try await Task.detached {
+            let result = try await offPool {
                 try connect(config) { first in
                     if let code = first["user_code"] as? String { google.oauth.denyDevice(userCode: code) }
                 }
-            }.value
+            }
             #expect(result.status == 3)
             #expect(result.lines.last?.contains(#""state":"denied""#) == true)
             #expect(result.stderr.contains("Access was refused"))
             #expect(!FileManager.default.fileExists(atPath: root.appendingPathComponent("data/google-drive.json").path))
         }
+    }
+}
+
+/// Runs blocking work (a child process waited for) on a dispatch thread: the cooperative pool (two threads
+/// here) serves the in-process fake Google that the child talks to, and other tests' servers.
+private func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
     }
 }

@@ -28,7 +28,7 @@ struct DriveLogTests {
         let lines = Locked<[String]>([])
         let logger = Logger(label: "caps-backup.test") { _ in CapturingLogHandler(lines: lines) }
         let google = FakeGoogle()
-        let noRedirects = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
+        let noRedirects = HTTPClient.noRedirects
         try await google.serving { base in
             let store = try TestStore()
             var configuration = ServerConfiguration()
@@ -52,7 +52,6 @@ struct DriveLogTests {
                 _ = try? await session.accessToken(rejected: "x")
             }
         }
-        try await noRedirects.shutdown()
         let log = lines.current.joined(separator: "\n")
         #expect(!lines.current.isEmpty)
         for secret in ["1//", "ya29", "4/0A", "GOCSPX", "code_verifier", "refresh_token"] {

@@ -31,7 +31,7 @@ struct DriveRouteTests {
     @Test("code flow: the callback connects once, as the admin who started it; a reused or forged state is refused and changes nothing")
     func codeFlowCallback() async throws {
         let google = FakeGoogle()
-        let noRedirects = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
+        let noRedirects = HTTPClient.noRedirects
         try await google.serving { base in
             let store = try TestStore { $0.google = driveConfiguration(base, client: FakeOAuth.desktopClient) }
             try await store.run { http in
@@ -76,7 +76,6 @@ struct DriveRouteTests {
             #expect(!audit.contains { ($0.detail ?? "").contains("1//") || ($0.detail ?? "").contains("ya29") })
             #expect(!tokenFile.contains("1//"))
         }
-        try await noRedirects.shutdown()
     }
 
     @Test("device flow: the connect is polled at Google's interval in the background and ends connected, or denied")
