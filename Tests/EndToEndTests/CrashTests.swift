@@ -20,7 +20,9 @@ struct CrashTests {
         var random = SystemRandomNumberGenerator()
         var kills = 0
         for round in 0..<12 {
-            let point = Int.random(in: 1...full.events, using: &random)
+            // Within the first two thirds: the integrity check's events come four times a second, so a
+            // run on a less busy machine emits fewer of them than the reference run did.
+            let point = Int.random(in: 1...max(1, full.events * 2 / 3), using: &random)
             let jitter = UInt32.random(in: 0...(round % 3 == 0 ? 40_000 : 3_000), using: &random)
             if try runAndKill(arguments, killAfter: point, jitterMicros: jitter).killed { kills += 1 }
             try expectEverySucceededJobVerifies(store)
