@@ -9,6 +9,5 @@ if let index = CommandLine.arguments.firstIndex(of: "--port"), index + 1 < Comma
 }
 let google = FakeGoogle()
 try await google.run(port: port) { url in
-    print(url.absoluteString)
-    fflush(stdout)
+    FileHandle.standardOutput.write(Data((url.absoluteString + "\n").utf8))
 }
