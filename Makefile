@@ -30,6 +30,8 @@ bench: release
 	python3 bench/incremental_bench.py --bin $(BIN_RELEASE)
 	python3 bench/files_bench.py --bin $(BIN_RELEASE) --out docs/benchmarks.md
 	$(BIN_RELEASE) bench-retention --json
+	swift build -c release --product fake-google
+	python3 bench/drive_upload_bench.py --bin $(BIN_RELEASE) --fake $(dir $(BIN_RELEASE))fake-google --md docs/benchmarks.md
 
 clean:
 	rm -rf .build

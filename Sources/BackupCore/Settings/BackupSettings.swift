@@ -13,6 +13,19 @@ public struct BackupSettings: Codable, Sendable, Equatable {
 
     public init() {}
 
+    enum CodingKeys: String, CodingKey { case schedules, retention, files, alerts, heartbeat, uploads }
+
+    /// `uploads` came with off-site copies: settings saved or sent without it keep its defaults.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        schedules = try container.decode(Schedules.self, forKey: .schedules)
+        retention = try container.decode(RetentionSettings.self, forKey: .retention)
+        files = try container.decode(FileBackupSettings.self, forKey: .files)
+        alerts = try container.decode(AlertSettings.self, forKey: .alerts)
+        heartbeat = try container.decode(HeartbeatSettings.self, forKey: .heartbeat)
+        uploads = try container.decodeIfPresent(UploadSettings.self, forKey: .uploads) ?? UploadSettings()
+    }
+
     /// When each kind of backup runs, in the store's local time zone (R4.1, R4.2).
     public struct Schedules: Codable, Sendable, Equatable {
         /// IANA zone name, e.g. "America/Chicago"; nil means the server's zone.
