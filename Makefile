@@ -31,6 +31,8 @@ bench: release
 	python3 bench/files_bench.py --bin $(BIN_RELEASE) --out docs/benchmarks.md
 	$(BIN_RELEASE) bench-retention --json
 	python3 bench/overview_bench.py --bin $(BIN_RELEASE) --out docs/benchmarks.md
+	swift build -c release --product fake-google
+	python3 bench/drive_upload_bench.py --bin $(BIN_RELEASE) --fake $(dir $(BIN_RELEASE))fake-google --md docs/benchmarks.md
 
 clean:
 	rm -rf .build

@@ -9,8 +9,22 @@ public struct BackupSettings: Codable, Sendable, Equatable {
     public var files = FileBackupSettings()
     public var alerts = AlertSettings()
     public var heartbeat = HeartbeatSettings()
+    public var uploads = UploadSettings()
 
     public init() {}
+
+    enum CodingKeys: String, CodingKey { case schedules, retention, files, alerts, heartbeat, uploads }
+
+    /// `uploads` came with off-site copies: settings saved or sent without it keep its defaults.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        schedules = try container.decode(Schedules.self, forKey: .schedules)
+        retention = try container.decode(RetentionSettings.self, forKey: .retention)
+        files = try container.decode(FileBackupSettings.self, forKey: .files)
+        alerts = try container.decode(AlertSettings.self, forKey: .alerts)
+        heartbeat = try container.decode(HeartbeatSettings.self, forKey: .heartbeat)
+        uploads = try container.decodeIfPresent(UploadSettings.self, forKey: .uploads) ?? UploadSettings()
+    }
 
     /// When each kind of backup runs, in the store's local time zone (R4.1, R4.2).
     public struct Schedules: Codable, Sendable, Equatable {
@@ -96,6 +110,27 @@ public struct BackupSettings: Codable, Sendable, Equatable {
         public init(databaseURL: String? = nil, filesURL: String? = nil) {
             self.databaseURL = databaseURL
             self.filesURL = filesURL
+        }
+    }
+
+    /// Which kinds of backup are copied off-site (R5.1): the one place that decides it, read by the outbox
+    /// (`Catalog.enqueueOffsiteCopies`) when a backup succeeds. How many remote copies are kept is
+    /// `retention.remoteKeep`. Hourly incrementals stay on this server by default: 24 uploads a day of
+    /// a chain that is useless without its base.
+    public struct UploadSettings: Codable, Sendable, Equatable {
+        public var dbIncremental = false
+        public var dbFull = true
+        public var files = true
+        public var full = true
+        public init() {}
+
+        public func copies(_ kind: BackupKind) -> Bool {
+            switch kind {
+            case .dbIncremental: dbIncremental
+            case .dbFull: dbFull
+            case .files: files
+            case .full: full
+            }
         }
     }
 

@@ -53,6 +53,7 @@ struct SettingsRoutes {
         if a.files != b.files { changed.append("files") }
         if a.alerts != b.alerts { changed.append("alerts") }
         if a.heartbeat != b.heartbeat { changed.append("heartbeat") }
+        if a.uploads != b.uploads { changed.append("uploads") }
         return changed
     }
 }
