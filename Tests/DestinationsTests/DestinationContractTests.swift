@@ -7,13 +7,18 @@ import Testing
 /// The contract every destination meets (see `Destination`), run against each implementation. A new
 /// backend (Google Drive against its fake server, S3) joins by adding a case to `Backend`.
 enum Backend: String, CaseIterable, CustomStringConvertible {
-    case localFolder, inMemory
+    case localFolder, inMemory, googleDrive
     var description: String { rawValue }
 
-    func make(in folder: URL) throws -> any Destination {
+    func make(in folder: URL) async throws -> any Destination {
         switch self {
-        case .localFolder: try LocalFolderDestination(name: "folder", root: folder.appendingPathComponent("remote"))
-        case .inMemory: InMemoryDestination()
+        case .localFolder: return try LocalFolderDestination(name: "folder", root: folder.appendingPathComponent("remote"))
+        case .inMemory: return InMemoryDestination()
+        case .googleDrive:
+            // One fake for the process; each test its own store folder (its scratch folder's name).
+            let shared = SharedFakeGoogle.instance
+            return GoogleDriveDestination(config: driveConfig(await shared.url()), storeName: folder.lastPathComponent,
+                                          tokens: TestTokens(shared.google))
         }
     }
 }
@@ -72,7 +77,7 @@ struct DestinationContractTests {
     func roundTrip(_ backend: Backend) async throws {
         let scratch = try Scratch(size: 5 << 20 | 123)
         defer { scratch.remove() }
-        let destination = try backend.make(in: scratch.folder)
+        let destination = try await backend.make(in: scratch.folder)
         let put = try await destination.put(scratch.request(), resuming: nil, onSession: { _ in }, progress: { _ in })
         #expect(put.size == UInt64(scratch.bytes.count))
         let sum = try #require(put.checksum)
@@ -88,7 +93,7 @@ struct DestinationContractTests {
     func rangedGet(_ backend: Backend) async throws {
         let scratch = try Scratch(size: 300_000)
         defer { scratch.remove() }
-        let destination = try backend.make(in: scratch.folder)
+        let destination = try await backend.make(in: scratch.folder)
         let put = try await destination.put(scratch.request(), resuming: nil, onSession: { _ in }, progress: { _ in })
         #expect(try await read(destination, put.id, range: 1000..<263_144) == Array(scratch.bytes[1000..<263_144]))
         #expect(try await read(destination, put.id, range: 299_990..<400_000) == Array(scratch.bytes[299_990...]))
@@ -98,7 +103,7 @@ struct DestinationContractTests {
     func resumedUpload(_ backend: Backend) async throws {
         let scratch = try Scratch(size: 10 << 20)
         defer { scratch.remove() }
-        let destination = try backend.make(in: scratch.folder)
+        let destination = try await backend.make(in: scratch.folder)
         let session = Collected()
         let first = Collected()
         var sessionName: String?
@@ -125,7 +130,7 @@ struct DestinationContractTests {
     func deletion(_ backend: Backend) async throws {
         let scratch = try Scratch(size: 4096)
         defer { scratch.remove() }
-        let destination = try backend.make(in: scratch.folder)
+        let destination = try await backend.make(in: scratch.folder)
         let put = try await destination.put(scratch.request(), resuming: nil, onSession: { _ in }, progress: { _ in })
         try await destination.delete(put.id)
         #expect(try await destination.stat(put.id) == nil)
@@ -137,7 +142,7 @@ struct DestinationContractTests {
     func unknownObject(_ backend: Backend) async throws {
         let scratch = try Scratch(size: 16)
         defer { scratch.remove() }
-        let destination = try backend.make(in: scratch.folder)
+        let destination = try await backend.make(in: scratch.folder)
         #expect(try await destination.stat("db-full/nothing.zip") == nil)
         do {
             _ = try await read(destination, "db-full/nothing.zip")
@@ -151,7 +156,7 @@ struct DestinationContractTests {
     func sameName(_ backend: Backend) async throws {
         let scratch = try Scratch(size: 2048)
         defer { scratch.remove() }
-        let destination = try backend.make(in: scratch.folder)
+        let destination = try await backend.make(in: scratch.folder)
         _ = try await destination.put(scratch.request(metadata: ["backupId": "old"]), resuming: nil, onSession: { _ in }, progress: { _ in })
         let newer = try await destination.put(scratch.request(metadata: ["backupId": "new"]), resuming: nil, onSession: { _ in }, progress: { _ in })
         #expect(try await destination.stat(newer.id)?.metadata["backupId"] == "new")

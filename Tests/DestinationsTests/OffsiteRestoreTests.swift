@@ -64,6 +64,9 @@ struct OffsiteRestoreTests {
         defer { store.remove() }
         let remote = try LocalFolderDestination(name: "folder", root: store.root.appendingPathComponent("nas"))
         try store.context.catalog.save(DestinationRecord(name: "folder", kinds: [.dbFull, .dbIncremental], createdAt: Date()))
+        var settings = BackupSettings()
+        settings.uploads.dbIncremental = true  // off by default
+        try SettingsStore(catalog: store.context.catalog).save(settings)
         let base = try DatabaseBackupJob(context: store.context, kind: .dbIncremental).run(trigger: .manual)
         try SQLiteConnection(path: store.context.posDatabase!.path, mode: .readWrite).execute("INSERT INTO sale (total, note) VALUES (99, 'late')")
         let link = try DatabaseBackupJob(context: store.context, kind: .dbIncremental).run(trigger: .manual)
