@@ -1,5 +1,6 @@
 import ArgumentParser
 import BackupCore
+import Destinations
 import Foundation
 import Server
 
@@ -77,6 +78,9 @@ struct ServeCommand: AsyncParsableCommand {
         if let seconds = idleTimeout ?? config.idleTimeoutSeconds.map(Double.init) { server.idleTimeout = .milliseconds(Int64(seconds * 1000)) }
         server.maxConnections = maxConnections ?? config.maxConnections
         server.google = config.google
+        server.driveDestination = { [google = config.google, host = ProcessInfo.processInfo.hostName] tokens in
+            RetryingDestination(GoogleDriveDestination(config: google, storeName: google.storeName ?? host, tokens: tokens))
+        }
 
         let context = try store.context()
         let caps = try CapsServer(configuration: server, context: context)

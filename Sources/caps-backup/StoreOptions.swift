@@ -1,5 +1,6 @@
 import ArgumentParser
 import BackupCore
+import Destinations
 import Foundation
 
 /// The options every store-facing command shares: the config file and the flags that override it.
@@ -44,7 +45,11 @@ struct StoreOptions: ParsableArguments {
     ///   commands that run a job pass false, since every job does that first (`exclusiveJob`).
     func context(recovering: Bool = true) throws -> BackupContext {
         umask(0o077)
-        let context = try BackupContext.open(try resolve())
+        let config = try resolve()
+        var context = try BackupContext.open(config)
+        // A restore whose archive is gone from this disk fetches the Drive copy.
+        let session = GoogleSession(config: config.google, store: GoogleTokenStore(dataDirectory: context.dataDirectory), now: context.now)
+        if let drive = GoogleDriveConnector.destination(context: context, config: config.google, tokens: session) { context.offsite = [drive] }
         if recovering { try context.recoverIfIdle() }
         return context
     }

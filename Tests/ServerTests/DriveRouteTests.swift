@@ -33,7 +33,11 @@ struct DriveRouteTests {
         let google = FakeGoogle()
         let noRedirects = HTTPClient.noRedirects
         try await google.serving { base in
-            let store = try TestStore { $0.google = driveConfiguration(base, client: FakeOAuth.desktopClient) }
+            let google = driveConfiguration(base, client: FakeOAuth.desktopClient)
+            let store = try TestStore {
+                $0.google = google
+                $0.driveDestination = { tokens in GoogleDriveDestination(config: google, storeName: "store-12", tokens: tokens) }
+            }
             try await store.run { http in
                 let started = try await http.post("/api/v1/drive/connect", token: Tokens.admin, json: #"{"flow":"code"}"#)
                 #expect(started.status == 200)
@@ -66,6 +70,18 @@ struct DriveRouteTests {
                 #expect(!status.keys.contains { $0.lowercased().contains("token") && $0 != "tokenState" })
                 let overview = try await http.get("/api/v1/overview", token: Tokens.admin).json()
                 #expect((overview["drive"] as? [String: Any])?["account"] as? String == "store.owner@example.com")
+
+                // Connected: a backup's copy is uploaded by the background drain, and the reconcile finds it on Drive.
+                let job = try store.backup()
+                #expect(try await http.get("/api/v1/drive", token: Tokens.admin).json()["pendingUploads"] as? Int == 1)
+                let drained = await store.server.services.drive.uploads.drain()
+                #expect(drained.map(\.status) == [.uploaded] && drained.first?.jobId == job.id)
+                let after = try await http.get("/api/v1/drive", token: Tokens.admin).json()
+                #expect(after["pendingUploads"] as? Int == 0 && after["lastVerifiedUpload"] != nil)
+                let remote = try await http.get("/api/v1/drive/remote", token: Tokens.admin)
+                #expect(remote.status == 200)
+                #expect((try remote.json()["matched"] as? [Any])?.count == 1)
+                #expect(try await http.post("/api/v1/drive/sync", token: Tokens.admin).status == 202)
             }
             let audit = try store.auditRows()
             let connect = try #require(audit.first { $0.action == "drive.connect" })

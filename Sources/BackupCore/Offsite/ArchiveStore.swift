@@ -39,6 +39,19 @@ public struct ArchiveStore: Sendable {
                           detail: path)
     }
 
+    /// The off-site copy of `job`, fetched into `scratch` and checked, whether or not the local archive is here
+    /// (`caps-backup drive download`).
+    public func fetchOffsiteCopy(of job: BackupJob, scratch: URL, progress: ProgressHandler? = nil) throws -> URL {
+        guard job.status == .succeeded, let path = job.path else {
+            throw BackupError(.invalidInput, "Backup \(job.id ?? 0) is \(job.status.rawValue) and has no archive.")
+        }
+        guard let (copy, destination) = try remoteCopies(of: job).first else {
+            throw BackupError(.notFound, "Backup \(job.id!) has no off-site copy that can be reached.")
+        }
+        return try fetch(job, copy: copy, from: destination, into: scratch.appendingPathComponent(URL(fileURLWithPath: path).lastPathComponent),
+                         progress: progress)
+    }
+
     private func fetch(_ job: BackupJob, copy: BackupDestObject, from destination: any Destination, into file: URL,
                        progress: ProgressHandler?) throws -> URL {
         try POSIXFile.makePrivateDirectory(file.deletingLastPathComponent())

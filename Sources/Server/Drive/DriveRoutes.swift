@@ -23,6 +23,9 @@ struct DriveServices: Sendable {
         uploads = DriveUploadService(context: context, destination: {
             guard session.state != .notConnected, session.state != .revoked else { return nil }
             return makeDestination?(session)
+        }, afterUploads: { destination in
+            let keep = try SettingsStore(catalog: context.catalog).load().retention.remoteKeep
+            _ = try await RemoteRetention(context: context, destination: destination, keep: keep).apply()
         })
     }
 
@@ -100,6 +103,12 @@ struct DriveRoutes {
             drive.uploads.signal()
             return try JSON.response(SyncQueued(queued: true), status: .accepted)
         })
+        api.get("/drive/remote") { _, _ in
+            guard let destination = drive.uploads.destination() else {
+                throw APIError(.conflict, "not_connected", "Google Drive is not connected, so its folder cannot be compared with the catalog.")
+            }
+            return try JSON.response(try await Reconciler(context: services.context, destination: destination).reconcile())
+        }
         api.post("/drive/disconnect", use: services.auditor.audited("drive.disconnect") { _, context, note in
             note.target = GoogleDriveConnector.destinationName
             let actor = try context.actor()
