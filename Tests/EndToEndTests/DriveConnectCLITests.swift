@@ -133,13 +133,13 @@ struct DriveConnectCLITests {
         defer { try? FileManager.default.removeItem(at: root) }
         try await google.serving { base in
             let config = try writeConfig(base, in: root, client: FakeOAuth.desktopClient)
-            let result = try await Task.detached {
+            let result = try await offPool {
                 try connect(config, device: false) { first in
                     guard let url = (first["authorization_url"] as? String).flatMap(URL.init(string:)) else { return }
                     // The "browser": Google's page redirects to the loopback listener, which answers a page.
                     URLSession.shared.dataTask(with: url) { _, _, _ in }.resume()
                 }
-            }.value
+            }
             #expect(result.status == 0, "\(result.stderr)")
             #expect(result.lines.last?.contains(#""state":"connected""#) == true)
             let first = try #require(result.lines.first.flatMap { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: String] })
@@ -163,41 +163,53 @@ struct DriveConnectCLITests {
         try await google.serving { base in
             let config = try writeConfig(base, in: root, client: FakeOAuth.deviceClient)
             let store = ["--config", config.path, "--pos-db", pos.path]
-            let connected = try await Task.detached {
+            let connected = try await offPool {
                 try connect(config) { first in
                     if let code = first["user_code"] as? String { google.oauth.approveDevice(userCode: code) }
                 }
-            }.value
+            }
             #expect(connected.status == 0, "\(connected.stderr)")
 
-            let backup = try CLI.run(["backup", "--kind", "db-full", "--json"] + store)
+            let backup = try await offPool { try CLI.run(["backup", "--kind", "db-full", "--json"] + store) }
             #expect(backup.status == 0, "\(backup.stderr)")
             let job = try #require(try JSONSerialization.jsonObject(with: Data(backup.stdout.utf8)) as? [String: Any])
             let id = try #require(job["id"] as? Int)
             let archive = try #require(job["path"] as? String)
 
-            let sync = try CLI.run(["drive", "sync", "--json"] + store)
+            let sync = try await offPool { try CLI.run(["drive", "sync", "--json"] + store) }
             #expect(sync.status == 0, "\(sync.stderr)")
             let record = try #require(try JSONSerialization.jsonObject(with: Data(sync.stdout.utf8)) as? [String: Any])
             #expect(record["backupId"] as? Int == id && record["status"] as? String == "uploaded")
 
-            let list = try CLI.run(["drive", "list", "--json"] + store)
+            let list = try await offPool { try CLI.run(["drive", "list", "--json"] + store) }
             #expect(list.status == 0, "\(list.stderr)")
             let report = try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [String: Any])
             #expect((report["matched"] as? [Any])?.count == 1)
 
             let out = root.appendingPathComponent("fetched.zip")
-            let download = try CLI.run(["drive", "download", String(id), "--out", out.path] + store)
+            let download = try await offPool { try CLI.run(["drive", "download", String(id), "--out", out.path] + store) }
             #expect(download.status == 0, "\(download.stderr)")
             #expect(try Data(contentsOf: out) == Data(contentsOf: URL(fileURLWithPath: archive)))
 
             // The local archive is lost: the restore fetches the Drive copy.
             try FileManager.default.removeItem(atPath: archive)
             try SQLiteConnection(path: pos.path, mode: .readWrite).execute("UPDATE sale SET note = 'changed'")
-            let restore = try CLI.run(["restore", String(id), "--yes", "--no-pre-restore-snapshot", "--json"] + store)
+            let restore = try await offPool { try CLI.run(["restore", String(id), "--yes", "--no-pre-restore-snapshot", "--json"] + store) }
             #expect(restore.status == 0, "\(restore.stderr)")
             let notes: String? = try SQLiteConnection(path: pos.path, mode: .readOnly).scalar("SELECT group_concat(note) FROM sale")
             #expect(notes == "first,second")
+
+            // Deleting the backup removes its Drive copy too, and says so.
+            #expect(google.drive.storedFiles().contains { $0.appProperties["catalogId"] == String(id) })
+            let deleted = try await offPool { try CLI.run(["delete", String(id), "--yes", "--json"] + store) }
+            #expect(deleted.status == 0, "\(deleted.stderr)")
+            let answer = try #require(try JSONSerialization.jsonObject(with: Data(deleted.stdout.utf8)) as? [String: Any])
+            let remote = answer["offsiteDeletions"] as? [[String: Any]] ?? []
+            #expect(remote.count == 1 && remote.first?["deleted"] as? Bool == true)
+            #expect((answer["summary"] as? String)?.contains("Google Drive") == true)
+            #expect(!google.drive.storedFiles().contains { $0.appProperties["catalogId"] == String(id) })
+            let unconfirmed = try await offPool { try CLI.run(["delete", String(id)] + store) }
+            #expect(unconfirmed.status == 2)
         }
     }
 }

@@ -39,18 +39,17 @@ struct BackupRoutes {
             return try JSON.response(detail)
         }
 
-        // DELETE /backups/{id}?confirm=true : removes the archive; the record stays, marked deleted.
+        // DELETE /backups/{id}?confirm=true : removes the archive and its off-site copies; the record stays,
+        // marked deleted. The answer is the record, what happened off-site, and a sentence saying so.
         api.delete("/backups/{id}", use: auditor.audited("backup.delete") { request, context, note in
             let id = try context.id()
             note.target = "backup \(id)"
             try request.requireConfirmation("Deleting backup \(id) removes its archive for good.")
             let actor = try context.actor()
-            let deleted = try await Blocking.run { [services] in
-                guard let job = try services.catalog.job(id: id) else { throw Self.noSuchBackup(id) }
-                return try BackupDeletion(context: services.context).delete(job, reason: "user:\(actor.userId ?? "-")", actor: actor)
-            }
+            guard let job = try await Blocking.run({ [catalog = services.catalog] in try catalog.job(id: id) }) else { throw Self.noSuchBackup(id) }
+            let result = try await BackupDeletion(context: services.context).deleteEverywhere(job, reason: "user:\(actor.userId ?? "-")", actor: actor)
             note.writtenElsewhere = true  // BackupDeletion audits it with our actor.
-            return try JSON.response(BackupView(deleted))
+            return try JSON.response(DeletedBackupView(backup: BackupView(result.backup), offsiteDeletions: result.remote, summary: result.summary))
         })
 
         // GET /backups/{id}/download : the archive, streamed, with Range support.

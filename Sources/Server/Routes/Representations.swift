@@ -240,3 +240,20 @@ struct Page<Item: Codable & Sendable>: Codable, Sendable {
 struct ItemList<Item: Codable & Sendable>: Codable, Sendable {
     var items: [Item]
 }
+
+/// The answer to DELETE /backups/{id}: the record (as `BackupView`, at the top level), and what happened to
+/// its off-site copies, with one sentence for the store manager.
+struct DeletedBackupView: Encodable, Sendable {
+    var backup: BackupView
+    var offsiteDeletions: [RemoteDeletion]
+    var summary: String
+
+    private enum CodingKeys: String, CodingKey { case offsiteDeletions, summary }
+
+    func encode(to encoder: any Encoder) throws {
+        try backup.encode(to: encoder)
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(offsiteDeletions, forKey: .offsiteDeletions)
+        try container.encode(summary, forKey: .summary)
+    }
+}
