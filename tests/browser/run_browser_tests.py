@@ -1,0 +1,352 @@
+#!/usr/bin/env python3
+"""Browser tests of the dashboard (part of `make test`): Debian's headless Chromium, driven by Selenium
+through Debian's chromedriver, against the real `caps-backup serve --demo` on a small demo store.
+
+Each test signs in on the demo's /login page (which hands the token to the dashboard as the POS does,
+/#token=…), acts as a store manager would, checks the outcome in the page AND in the store (the API, the
+archive on disk, the live database), and saves a screenshot under .build-browser/screenshots/. No fixed
+sleeps: every wait is WebDriverWait on a condition.
+
+    tests/browser/run_browser_tests.py --bin .build/debug/caps-backup [--only NAME] [--keep]
+"""
+import argparse
+import glob
+import hashlib
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import urllib.request
+
+from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
+SHOTS = os.path.join(ROOT, ".build-browser", "screenshots")
+WAIT = 60
+
+
+class Store:
+    """A demo store and `caps-backup serve --demo` over it, on a free loopback port."""
+
+    def __init__(self, binary, work):
+        self.bin, self.work = binary, work
+        self.dir = os.path.join(work, "store")
+        self.data = os.path.join(work, "data")
+        subprocess.run([binary, "demo", "seed", "--dir", self.dir, "--size-mb", "2", "--images", "8"],
+                       check=True, stdout=subprocess.DEVNULL)
+        self.pos_db = os.path.join(self.dir, "pos.db")
+        config = os.path.join(self.dir, "config")
+        self.args = ["--pos-db", self.pos_db, "--uploads", os.path.join(self.dir, "uploads"), "--data-dir", self.data,
+                     "--config-files", ",".join(os.path.join(config, f) for f in sorted(os.listdir(config)))]
+        self.server = None
+        self.start()
+
+    def start(self):
+        log = open(os.path.join(self.work, "server.log"), "ab")
+        self.server = subprocess.Popen([self.bin, "serve", "--demo", "--no-scheduler", "--listen", "127.0.0.1:0", *self.args],
+                                       stdout=subprocess.PIPE, stderr=log, text=True)
+        line = self.server.stdout.readline()
+        if "listening on" not in line:
+            raise SystemExit(f"caps-backup serve did not start: {line!r}; see {self.work}/server.log")
+        self.base = line.split("listening on", 1)[1].strip()
+        self.token = json.loads(self.call("POST", "/login", {"user": "admin"}, token=False))["token"]
+
+    def stop(self):
+        if self.server:
+            self.server.send_signal(signal.SIGTERM)
+            self.server.wait(timeout=120)
+            self.server = None
+
+    def restart(self):
+        self.stop()
+        self.start()
+
+    def call(self, method, path, body=None, token=True):
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        data = json.dumps(body).encode() if body is not None else None
+        with urllib.request.urlopen(urllib.request.Request(self.base + path, data=data, headers=headers, method=method), timeout=60) as r:
+            return r.read()
+
+    def api(self, path):
+        return json.loads(self.call("GET", path))
+
+    def backup(self, kind="db-full"):
+        """A backup made through the API, waited for."""
+        job = json.loads(self.call("POST", "/api/v1/backups", {"kind": kind}))
+        # Its progress stream ends with the final record: no polling, no sleeping.
+        request = urllib.request.Request(f"{self.base}/api/v1/backups/{job['id']}/progress", headers={"Authorization": f"Bearer {self.token}"})
+        with urllib.request.urlopen(request, timeout=WAIT) as stream:
+            event = None
+            for raw in stream:
+                line = raw.decode().rstrip("\n")
+                if line.startswith("event:"):
+                    event = line[6:].strip()
+                elif line.startswith("data:") and event == "end":
+                    job = json.loads(line[5:])
+                    break
+        assert job["status"] == "succeeded", job
+        return job
+
+    def archive_path(self, backup):
+        found = glob.glob(os.path.join(self.data, "**", backup["fileName"]), recursive=True)
+        assert found, f"no archive {backup['fileName']} under {self.data}"
+        return found[0]
+
+
+class Browser:
+    def __init__(self, store, downloads, width=1280):
+        options = webdriver.ChromeOptions()
+        options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+        for arg in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", f"--window-size={width},1000", "--lang=en-US"]:
+            options.add_argument(arg)
+        options.add_experimental_option("prefs", {"download.default_directory": downloads, "download.prompt_for_download": False})
+        self.driver = webdriver.Chrome(options=options, service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"))
+        self.store = store
+        self.wait = WebDriverWait(self.driver, WAIT)
+
+    def sign_in(self, user="admin", path="/"):
+        d = self.driver
+        d.get(self.store.base + "/login")
+        d.find_element(By.CSS_SELECTOR, f'button[data-user="{user}"]').click()
+        self.wait.until(lambda d: d.execute_script("return location.pathname") == "/" and "#" not in d.current_url
+                        and d.find_elements(By.CSS_SELECTOR, "h1"))
+        if path != "/":
+            self.go(path)
+
+    def go(self, path):
+        self.driver.get(self.store.base + path)
+
+    def heading(self, text):
+        self.wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "h1"), text))
+
+    def find(self, css):
+        return self.wait.until(EC.visibility_of_element_located((By.CSS_SELECTOR, css)))
+
+    def click_text(self, text, within="body"):
+        xpath = f"//{'*' if within == 'body' else within}//button[normalize-space()='{text}'] | //{'*' if within == 'body' else within}//a[normalize-space()='{text}']"
+        element = self.wait.until(EC.element_to_be_clickable((By.XPATH, xpath)))
+        element.click()
+        return element
+
+    def shot(self, name):
+        os.makedirs(SHOTS, exist_ok=True)
+        # The whole page, not only the window.
+        height = self.driver.execute_script("return document.documentElement.scrollHeight")
+        width = self.driver.execute_script("return window.outerWidth")
+        self.driver.set_window_size(width, max(1000, min(height + 120, 4000)))
+        self.driver.save_screenshot(os.path.join(SHOTS, f"{name}.png"))
+
+    def quit(self):
+        self.driver.quit()
+
+
+# --- the tests ------------------------------------------------------------------------------------
+
+def test_admin_sees_overview_with_last_backup_and_timeline(store, browser):
+    last = store.backup("db-full")
+    browser.sign_in("admin")
+    browser.heading("Overview")
+    card = browser.find('[data-testid="last-db"]')
+    browser.wait.until(lambda d: f"backup {last['id']}" in card.text)
+    assert "ago" in card.text or "just now" in card.text, card.text
+    marks = browser.driver.find_elements(By.CSS_SELECTOR, '[data-testid="timeline"] .mark[data-kind="db-full"]')
+    assert len(marks) >= 1, "no mark on the timeline"
+    # The token left the address bar and lives in sessionStorage only.
+    assert "token" not in browser.driver.current_url
+    assert browser.driver.execute_script("return sessionStorage.getItem('caps-backup.token')")
+    assert not browser.driver.execute_script("return localStorage.length")
+    browser.shot("overview")
+
+
+def test_cashier_sees_not_allowed(store, browser):
+    browser.sign_in("cashier")
+    browser.heading("You are not allowed to manage backups")
+    assert not browser.driver.find_elements(By.CSS_SELECTOR, "nav")
+    browser.shot("cashier-not-allowed")
+
+
+def test_invalid_token_asks_to_sign_in_again(store, browser):
+    browser.go("/#token=not-a-valid-token")
+    browser.heading("Please sign in again from the POS")
+    browser.shot("sign-in-again")
+
+
+def test_run_backup_now_shows_progress_then_the_new_row(store, browser):
+    before = {b["id"] for b in store.api("/api/v1/backups?limit=500")["items"]}
+    browser.sign_in("admin", "/run")
+    browser.heading("Run backup now")
+    browser.find('input[value="db-full"]').click()
+    browser.driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    done = browser.find('[data-testid="backup-done"]')
+    browser.shot("run-backup-done")
+    after = {b["id"]: b for b in store.api("/api/v1/backups?limit=500")["items"]}
+    new = sorted(set(after) - before)
+    assert len(new) == 1 and after[new[0]]["status"] == "succeeded", new
+    assert f"Backup {new[0]} is done" in done.text, done.text
+    browser.click_text("See it in the list")
+    row = browser.find(f'tr.highlight[data-backup-id="{new[0]}"]')
+    assert "DB daily" in row.text
+    browser.shot("backups")
+
+
+def test_download_gives_the_archive(store, browser, downloads):
+    backup = store.backup("db-full")
+    browser.sign_in("admin", "/backups")
+    browser.heading("Backups")
+    browser.find(f'button[aria-label="Download backup {backup["id"]}"]').click()
+    target = os.path.join(downloads, backup["fileName"])
+    browser.wait.until(lambda d: os.path.exists(target) and not glob.glob(os.path.join(downloads, "*.crdownload")))
+    digest = hashlib.sha256(open(target, "rb").read()).hexdigest()
+    assert digest == backup["sha256"], (digest, backup["sha256"])
+    assert digest == hashlib.sha256(open(store.archive_path(backup), "rb").read()).hexdigest()
+
+
+def test_delete_with_confirm_removes_it(store, browser):
+    backup = store.backup("db-full")
+    archive = store.archive_path(backup)
+    browser.sign_in("admin", "/backups")
+    browser.find(f'button[aria-label="Delete backup {backup["id"]}"]').click()
+    dialog = browser.find("dialog[open]")
+    listing = dialog.find_element(By.CSS_SELECTOR, '[data-testid="deletion-list"]').text
+    assert backup["fileName"] in listing, listing
+    browser.shot("delete-dialog")
+    dialog.find_element(By.XPATH, ".//button[normalize-space()='Delete']").click()
+    browser.wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".notice-line"), f"Backup {backup['id']} was deleted"))
+    assert store.api(f"/api/v1/backups/{backup['id']}")["backup"]["status"] == "deleted"
+    assert not os.path.exists(archive)
+
+
+def next_run_text(browser, kind):
+    return browser.find(f'[data-testid="next-runs"] li[data-kind="{kind}"]').text
+
+
+def test_settings_change_persists_and_moves_the_next_run(store, browser):
+    browser.sign_in("admin", "/settings")
+    browser.heading("Settings")
+    hour = browser.find("#setting-schedules-dbFull-hour")
+    new_hour = (int(hour.get_attribute("value")) + 5) % 24
+    before = next((r["at"] for r in store.api("/api/v1/overview")["nextRuns"] if r["kind"] == "db-full"), None)
+    hour.clear()
+    hour.send_keys(str(new_hour))
+    browser.driver.find_element(By.XPATH, "//button[normalize-space()='Save settings']").click()
+    saved = browser.find('[data-testid="settings-saved"]')
+    after = next(r["at"] for r in store.api("/api/v1/overview")["nextRuns"] if r["kind"] == "db-full")
+    assert after != before, (before, after)
+    assert store.api("/api/v1/settings")["schedules"]["dbFull"]["hour"] == new_hour
+    assert "DB daily" in saved.text
+    browser.shot("settings-saved")
+    browser.driver.refresh()
+    browser.wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#setting-schedules-dbFull-hour").get_attribute("value") == str(new_hour))
+    browser.go("/")
+    shown = next_run_text(browser, "db-full")
+    assert f"{new_hour:02d}:" in shown or f"{new_hour % 12 or 12}:" in shown, shown
+
+
+def test_an_invalid_setting_shows_its_field_error(store, browser):
+    browser.sign_in("admin", "/settings")
+    minute = browser.find("#setting-schedules-dbIncremental-minute")
+    minute.clear()
+    minute.send_keys("75")
+    browser.driver.find_element(By.XPATH, "//button[normalize-space()='Save settings']").click()
+    error = browser.find("#setting-schedules-dbIncremental-minute-error")
+    assert error.text, "no message"
+    assert minute.get_attribute("aria-invalid") == "true"
+    assert store.api("/api/v1/settings")["schedules"]["dbIncremental"]["minute"] != 75
+    browser.shot("settings-field-error")
+
+
+def marker(store, value=None):
+    with sqlite3.connect(store.pos_db) as db:
+        db.execute("CREATE TABLE IF NOT EXISTS browser_test_marker (value TEXT)")
+        if value is not None:
+            db.execute("DELETE FROM browser_test_marker")
+            db.execute("INSERT INTO browser_test_marker VALUES (?)", (value,))
+        row = db.execute("SELECT value FROM browser_test_marker").fetchone()
+    return row[0] if row else None
+
+
+def test_restore_from_a_row_with_typed_confirmation(store, browser):
+    marker(store, "in the backup")
+    backup = store.backup("db-full")
+    marker(store, "written after the backup")
+    browser.sign_in("admin", "/backups")
+    browser.find(f'button[aria-label="Restore backup {backup["id"]}"]').click()
+    dialog = browser.find("dialog[open]")
+    assert dialog.find_element(By.XPATH, ".//label[contains(., 'Keep a copy of the current database')]/input").is_selected()
+    submit = dialog.find_element(By.XPATH, ".//button[normalize-space()='Restore']")
+    assert not submit.is_enabled(), "Restore must wait for the typed confirmation"
+    dialog.find_element(By.ID, "restore-confirm").send_keys("RESTORE")
+    browser.shot("restore-dialog")
+    submit.click()
+    browser.find('[data-testid="restore-done"]')
+    browser.shot("restore-done")
+    assert marker(store) == "in the backup"
+
+
+def test_job_log_survives_a_restart(store, browser):
+    backup = store.backup("db-full")
+    store.restart()
+    browser.sign_in("admin", f"/logs?backup={backup['id']}")
+    log = browser.find('[data-testid="job-log"]')
+    browser.wait.until(lambda d: f"Backup {backup['id']}" in log.text)
+    browser.find('[data-testid="audit-log"] tbody tr')
+    browser.shot("logs")
+
+
+TESTS = [v for k, v in list(globals().items()) if k.startswith("test_")]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bin", required=True)
+    parser.add_argument("--only", help="run the tests whose name contains this")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary store")
+    parser.add_argument("--width", type=int, default=1280)
+    args = parser.parse_args()
+    work = tempfile.mkdtemp(prefix="caps-browser-")
+    store = Store(os.path.abspath(args.bin), work)
+    failures = []
+    try:
+        for test in TESTS:
+            if args.only and args.only not in test.__name__:
+                continue
+            downloads = tempfile.mkdtemp(dir=work, prefix="downloads-")
+            browser = Browser(store, downloads, args.width)
+            started = time.monotonic()
+            try:
+                kwargs = {"downloads": downloads} if "downloads" in test.__code__.co_varnames[:test.__code__.co_argcount] else {}
+                test(store, browser, **kwargs)
+                print(f"ok   {test.__name__} ({time.monotonic() - started:.1f} s)", flush=True)
+            except (AssertionError, TimeoutException, Exception):
+                failures.append(test.__name__)
+                browser.shot(f"FAILED-{test.__name__}")
+                print(f"FAIL {test.__name__}\n{traceback.format_exc()}", flush=True)
+                for entry in browser.driver.get_log("browser")[-10:]:
+                    print("  console:", entry.get("message"), flush=True)
+            finally:
+                browser.quit()
+    finally:
+        store.stop()
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print("kept", work)
+    print(f"browser tests: {len(failures)} failed" if failures else "browser tests: all passed; screenshots in .build-browser/screenshots/")
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()

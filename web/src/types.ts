@@ -1,0 +1,138 @@
+// The API's shapes (Sources/Server/Resources/openapi.json). Fields other helpers are adding are optional.
+
+export type BackupKind = "db-full" | "db-incremental" | "files" | "full";
+export type BackupStatus = "running" | "succeeded" | "failed" | "deleted";
+
+export interface OffsiteState {
+  /** uploaded, pending, failed, … (per destination) */
+  state: string;
+  destination?: string;
+  message?: string;
+}
+
+export interface Backup {
+  id: number;
+  uuid: string;
+  kind: BackupKind;
+  trigger: string;
+  status: BackupStatus;
+  startedAt: string;
+  finishedAt?: string;
+  durationSeconds?: number;
+  size?: number;
+  sha256?: string;
+  fileName?: string;
+  parentId?: number;
+  error?: string;
+  errorDetail?: string;
+  userId?: string;
+  stationId?: string;
+  integrityCheck?: string;
+  deletedAt?: string;
+  deletedBy?: string;
+  /** Off-site copies (dashboard backend branch). */
+  offsite?: OffsiteState[] | OffsiteState;
+  /** Chain membership of an hourly (dashboard backend branch). */
+  chain?: { fullId?: number; position?: number; length?: number } | number[];
+}
+
+export interface Page<T> { items: T[]; limit: number; offset: number; nextOffset?: number; total?: number }
+
+export type ProgressPhase = string;
+
+export interface ProgressUpdate {
+  seq: number;
+  phase: ProgressPhase;
+  bytesDone: number;
+  bytesTotal: number;
+  etaSeconds?: number;
+  elapsedSeconds: number;
+  at: string;
+}
+
+export interface Restore {
+  id: number;
+  status: "running" | "succeeded" | "failed";
+  sourceJobId?: number;
+  sourceName: string;
+  targetPath: string;
+  startedAt: string;
+  finishedAt?: string;
+  preRestorePath?: string;
+  error?: string;
+  errorDetail?: string;
+  recoverySteps?: string[];
+  files?: { root?: string; restored: number; bytes: number; removed: number; configFiles: string[] };
+}
+
+export interface Alert {
+  id: number;
+  severity: "info" | "warning" | "critical";
+  kind: string;
+  message: string;
+  detail?: string;
+  createdAt: string;
+  lastSeenAt: string;
+  count: number;
+  acknowledgedAt?: string;
+}
+
+export interface Destination { name: string; status: "ok" | "not-configured" | "error" | "disabled"; message: string }
+
+export interface DriveSummary {
+  status?: string;
+  connected?: boolean;
+  account?: string;
+  lastVerifiedUploadAt?: string;
+  pendingUploads?: number;
+  message?: string;
+}
+
+export interface Overview {
+  lastDatabaseBackup?: Backup;
+  lastFileBackup?: Backup;
+  lastFullBackup?: Backup;
+  lastFailedBackup?: Backup;
+  nextRuns: { kind: BackupKind; at: string }[];
+  storage: { archiveCount: number; usedBytes: number; freeBytes?: number };
+  destinations: Destination[];
+  alerts: { open: number; newest: Alert[] };
+  running?: { job: "backup" | "restore" | "starting"; id?: number; progress?: ProgressUpdate };
+  drive?: DriveSummary;
+  storeName?: string;
+}
+
+export interface LogLine { at: string; level: "info" | "warning" | "error"; message: string; phase?: string }
+
+export interface AuditEntry {
+  id: number;
+  at: string;
+  userId?: string;
+  stationId?: string;
+  client?: string;
+  action: string;
+  target?: string;
+  outcome: string;
+  detail?: string;
+}
+
+export interface Settings {
+  schedules: {
+    timeZone?: string | null;
+    dbIncremental: { enabled: boolean; minute: number };
+    dbFull: { enabled: boolean; hour: number; minute: number };
+    files: { enabled: boolean; weekday: number; hour: number; minute: number };
+    full: { enabled: boolean; day: number; hour: number; minute: number };
+  };
+  retention: {
+    keepHourly: number; keepDaily: number; keepWeekly: number; keepMonthly: number;
+    keepFileBackups: number; keepFullArchives: number; remoteKeep: number;
+  };
+  files: { excludes: string[] };
+  alerts: { webhookURL?: string | null };
+  heartbeat: { databaseURL?: string | null; filesURL?: string | null };
+  /** Which kinds go to Google Drive (being added by another helper). */
+  uploads?: Record<string, unknown>;
+}
+
+export interface FieldError { field: string; message: string }
