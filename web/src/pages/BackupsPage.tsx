@@ -119,6 +119,9 @@ function StatusCell({ backup }: { backup: Backup }) {
   return (
     <>
       <span className={`badge ${partial ? "partial" : backup.status}`}>{partial ? "Saved here" : statusLabel(backup)}</span>
+      {backup.status === "deleted" && backup.deletedBy && (
+        <div className="small">{backup.deletedBy.startsWith("retention") ? "by the retention rules" : `by ${backup.deletedBy.replace(/^user:/, "")}`}</div>
+      )}
       {offsite.map((o, i) => <div key={i} className="small">{offsiteLabel(o.state)}</div>)}
       {backup.error && <div className="small error-text">{backup.error}</div>}
     </>

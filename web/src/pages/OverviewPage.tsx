@@ -32,7 +32,7 @@ export function OverviewPage() {
           </section>
           <section className="card" aria-labelledby="storage-title">
             <h2 id="storage-title">Backup disk</h2>
-            <p>{o.storage.archiveCount} archives use {bytes(o.storage.usedBytes)}.</p>
+            <p>{o.storage.archiveCount === 1 ? "1 archive uses" : `${o.storage.archiveCount} archives use`} {bytes(o.storage.usedBytes)}.</p>
             {o.storage.freeBytes !== undefined && <p>{bytes(o.storage.freeBytes)} free.</p>}
           </section>
           <section className="card" aria-labelledby="offsite-title">

@@ -98,7 +98,7 @@ export function SettingsPage() {
           <fieldset>
             <legend>Database, hourly (changes only)</legend>
             {toggle(["schedules", "dbIncremental", "enabled"], "Every hour")}
-            {number(["schedules", "dbIncremental", "minute"], "At minute", 0, 59)}
+            <div className="row">{number(["schedules", "dbIncremental", "minute"], "At minute", 0, 59)}</div>
           </fieldset>
           <fieldset>
             <legend>Database, daily (full)</legend>
