@@ -17,6 +17,7 @@ import ServiceLifecycle
 ///     Progress/    live progress and logs of jobs, Server-Sent Events
 ///     Download/    archives streamed from disk with Range support
 ///     Upload/      archives streamed to disk, verified before a restore may start
+///     Setup/       the fresh-install wizard's mode, setup code and routes (R8)
 ///     Monitoring/  /healthz and /metrics
 ///     OpenAPI/     the API's description (Resources/openapi.json), served at /api/v1/openapi.json
 ///     Demo/        the demo login page (serve --demo)
@@ -60,10 +61,14 @@ public struct CapsServer: Sendable {
         self.context = context
         try POSIXFile.makePrivateDirectory(RestoreRoutes.uploadsDirectory(context))
         RestoreRoutes.sweepLeftoverUploads(context, logger: logger)
+        // Job logs are kept `Catalog.jobLogMaxAge` (also pruned after retention runs).
+        _ = try? context.catalog.pruneJobLogs(before: context.now().addingTimeInterval(-Catalog.jobLogMaxAge))
         coordinator = JobCoordinator(context: context)
         services = APIServices(context: context, coordinator: coordinator, configuration: configuration, verifier: verifier,
                                auditor: Auditor(catalog: context.catalog, now: context.now, logger: logger),
-                               openAPI: try OpenAPIDocument.load(), dashboard: DashboardAssets(), logger: logger)
+                               openAPI: try OpenAPIDocument.load(), dashboard: DashboardAssets(), logger: logger,
+                               tickets: DownloadTickets(now: context.now),
+                               setup: try SetupGate(context: context, storeName: configuration.storeName, logger: logger))
     }
 
     /// Every route, in one place. The route table test walks `router.routes`.
@@ -79,10 +84,18 @@ public struct CapsServer: Sendable {
         OpenAPIRoutes(services: services).register(on: router)
         if configuration.demo { DemoLoginRoutes(services: services).register(on: router) }
 
-        let api = router.group("/api/v1")
-            .add(middleware: AuthMiddleware(verifier: services.verifier, requiredPermission: Permission.manageSettings, auditor: services.auditor))
+        let bearer = AuthMiddleware(verifier: services.verifier, requiredPermission: Permission.manageSettings, auditor: services.auditor)
+        // The fresh-install wizard: the setup code instead of a POS token, on its own routes only.
+        SetupRoutes(services: services).register(
+            open: router.group("/api/v1"),
+            guarded: router.group("/api/v1/setup").add(middleware: SetupAuthMiddleware(gate: services.setup, bearer: bearer, auditor: services.auditor)))
+
+        var withTickets = bearer
+        withTickets.tickets = services.tickets
+        let api = router.group("/api/v1").add(middleware: withTickets)
         OverviewRoutes(services: services).register(on: api)
         BackupRoutes(services: services).register(on: api)
+        BackupActionRoutes(services: services).register(on: api)
         RestoreRoutes(services: services).register(on: api)
         ProgressRoutes(services: services).register(on: api)
         SettingsRoutes(services: services).register(on: api)
@@ -122,7 +135,12 @@ public struct CapsServer: Sendable {
         if scheduler {
             let scheduler = Scheduler(catalog: context.catalog, runner: coordinator)
             let alerts = AlertDeliveryService(notifier: WebhookNotifier(catalog: context.catalog))
-            background = [CancellingService { await scheduler.run() }, CancellingService { await alerts.run() }]
+            // A fresh install (setup mode) schedules nothing until the wizard has restored the store.
+            let setup = services.setup
+            background = [CancellingService {
+                await setup.waitUntilSetUp()
+                if !Task.isCancelled { await scheduler.run() }
+            }, CancellingService { await alerts.run() }]
         }
         let group = ServiceGroup(configuration: .init(
             services: [JobDrainService(coordinator: coordinator)] + background + [makeApplication(onServerRunning: onServerRunning)],
@@ -142,8 +160,12 @@ struct APIServices: Sendable {
     let openAPI: ByteBuffer
     let dashboard: DashboardAssets
     let logger: Logger
+    let tickets: DownloadTickets
+    let setup: SetupGate
     /// Held by the one archive upload that may be received (and verified) at a time.
     let uploadSlot = Locked(false)
+    /// Held by the one verification (POST /backups/{id}/verify) that may run at a time.
+    let verifySlot = Locked(false)
 
     var catalog: Catalog { context.catalog }
     var hub: ProgressHub { coordinator.hub }

@@ -33,6 +33,8 @@ public struct ServerConfiguration: Sendable {
     public var metrics: MetricsExposure = .loopback
     /// Clock for token expiry (tests move it).
     public var now: @Sendable () -> Date = { Date() }
+    /// The store's name, for the setup wizard (`[google] store_name`, else the host name).
+    public var storeName: String = ProcessInfo.processInfo.hostName
 
     public init() {}
 

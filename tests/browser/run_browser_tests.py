@@ -49,20 +49,27 @@ def until(condition, what, timeout=WAIT):
 class Store:
     """A demo store and `caps-backup serve --demo` over it, on a free loopback port."""
 
-    def __init__(self, binary, work):
+    def __init__(self, binary, work, empty=False):
+        """`empty`: a fresh install (no POS database, an empty uploads folder), as the wizard finds it."""
         self.bin, self.work = binary, work
         self.dir = os.path.join(work, "store")
         self.data = os.path.join(work, "data")
-        subprocess.run([binary, "demo", "seed", "--dir", self.dir, "--size-mb", "2", "--images", "8"],
-                       check=True, stdout=subprocess.DEVNULL)
         self.pos_db = os.path.join(self.dir, "pos.db")
-        config = os.path.join(self.dir, "config")
-        self.args = ["--pos-db", self.pos_db, "--uploads", os.path.join(self.dir, "uploads"), "--data-dir", self.data,
-                     "--config-files", ",".join(os.path.join(config, f) for f in sorted(os.listdir(config)))]
+        self.uploads = os.path.join(self.dir, "uploads")
+        if empty:
+            os.makedirs(self.uploads)
+            self.args = ["--pos-db", self.pos_db, "--uploads", self.uploads, "--data-dir", self.data]
+        else:
+            subprocess.run([binary, "demo", "seed", "--dir", self.dir, "--size-mb", "2", "--images", "8"],
+                           check=True, stdout=subprocess.DEVNULL)
+            config = os.path.join(self.dir, "config")
+            self.args = ["--pos-db", self.pos_db, "--uploads", self.uploads, "--data-dir", self.data,
+                         "--config-files", ",".join(os.path.join(config, f) for f in sorted(os.listdir(config)))]
         self.server = None
         self.start()
 
     def start(self):
+        os.makedirs(self.work, exist_ok=True)
         log = open(os.path.join(self.work, "server.log"), "ab")
         self.server = subprocess.Popen([self.bin, "serve", "--demo", "--no-scheduler", "--listen", "127.0.0.1:0", *self.args],
                                        stdout=subprocess.PIPE, stderr=log, text=True)
@@ -127,6 +134,9 @@ class Store:
                 elif line.startswith("data:") and event == "end":
                     return json.loads(line[5:])
         raise AssertionError(f"the progress stream of backup {backup_id} ended without its end event")
+
+    def setup_code(self):
+        return open(os.path.join(self.data, "setup-code")).read().strip()
 
     def archive_path(self, backup):
         found = glob.glob(os.path.join(self.data, "**", backup["fileName"]), recursive=True)
@@ -257,6 +267,9 @@ def test_delete_with_confirm_removes_it(store, browser):
     dialog = browser.find("dialog[open]")
     listing = dialog.find_element(By.CSS_SELECTOR, '[data-testid="deletion-list"]').text
     assert backup["fileName"] in listing, listing
+    # What is left afterwards, from the deletion preview: retention kept one daily today, this one.
+    kept = browser.find('[data-testid="deletion-kept"]').text
+    assert "DB daily: none left" in kept, kept
     browser.shot("delete-dialog")
     dialog.find_element(By.XPATH, ".//button[normalize-space()='Delete']").click()
     browser.wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".notice-line"), f"Backup {backup['id']} was deleted"))
@@ -304,6 +317,7 @@ def test_an_invalid_setting_shows_its_field_error(store, browser):
 
 
 def marker(store, value=None):
+    """A row in the POS database (Store.pos_db) to tell its versions apart."""
     with sqlite3.connect(store.pos_db) as db:
         db.execute("CREATE TABLE IF NOT EXISTS browser_test_marker (value TEXT)")
         if value is not None:
@@ -337,8 +351,65 @@ def test_job_log_survives_a_restart(store, browser):
     browser.sign_in("admin", f"/logs?backup={backup['id']}")
     log = browser.find('[data-testid="job-log"]')
     browser.wait.until(lambda d: f"Backup {backup['id']}" in log.text)
+    # Lines of the live log, kept in the catalog ("snapshot started"), not only what the record can tell.
+    assert "snapshot started" in log.text, log.text
     browser.find('[data-testid="audit-log"] tbody tr')
     browser.shot("logs")
+
+
+def wizard_upload(browser, path):
+    browser.find("#archive").send_keys(path)
+    browser.driver.find_element(By.XPATH, "//main//button[normalize-space()='Restore']").click()
+
+
+def enter_setup_code(browser, code):
+    field = browser.find("#setup-code")
+    field.clear()
+    field.send_keys(code)
+    browser.driver.find_element(By.XPATH, "//button[normalize-space()='Continue']").click()
+
+
+def test_wizard_refuses_a_wrong_setup_code(store, browser, empty):
+    browser.sign_in("admin")
+    browser.heading("Bring back")
+    enter_setup_code(browser, "AAAA-BBBB-CCCC-DDDD-EEEE-FFFF-GGGG-HHHH")
+    error = browser.find("main .error")
+    assert "setup code is not right" in error.text, error.text
+    assert browser.driver.find_elements(By.CSS_SELECTOR, "#setup-code"), "the wizard went on with a wrong code"
+    browser.shot("wizard-wrong-code")
+
+
+def test_wizard_shows_a_corrupted_archive_and_changes_nothing(store, browser, empty):
+    source = store.archive_path(store.backup("db-full"))
+    corrupted = os.path.join(empty.work, "corrupted.zip")
+    data = bytearray(open(source, "rb").read())
+    for i in range(len(data) // 2, len(data) // 2 + 64):
+        data[i] ^= 0xFF
+    open(corrupted, "wb").write(bytes(data))
+    browser.sign_in("admin")
+    enter_setup_code(browser, empty.setup_code())
+    wizard_upload(browser, corrupted)
+    error = browser.find("main .error")
+    assert "Nothing was changed" in error.text or "nothing" in error.text.lower(), error.text
+    browser.shot("wizard-corrupted")
+    assert not os.path.exists(empty.pos_db) or os.path.getsize(empty.pos_db) == 0
+    assert json.loads(empty.call("GET", "/api/v1/setup", token=False))["setup_required"]
+
+
+def test_wizard_restores_a_valid_archive_and_the_overview_appears(store, browser, empty):
+    marker(store, "restored by the wizard")
+    backup = store.backup("db-full")
+    browser.sign_in("admin")
+    browser.heading("Bring back")
+    browser.shot("wizard")
+    enter_setup_code(browser, empty.setup_code())
+    wizard_upload(browser, store.archive_path(backup))
+    browser.click_text("Open the overview")
+    browser.heading("Overview")
+    browser.shot("wizard-done-overview")
+    assert marker(empty) == "restored by the wizard"
+    assert not json.loads(empty.call("GET", "/api/v1/setup", token=False))["setup_required"]
+    assert not os.path.exists(os.path.join(empty.data, "setup-code")), "the used setup code is still there"
 
 
 TESTS = [v for k, v in list(globals().items()) if k.startswith("test_")]
@@ -353,6 +424,7 @@ def main():
     args = parser.parse_args()
     work = tempfile.mkdtemp(prefix="caps-browser-")
     store = Store(os.path.abspath(args.bin), work)
+    empty = None
     failures = []
     try:
         for test in TESTS:
@@ -362,7 +434,16 @@ def main():
             browser = Browser(store, downloads, args.width)
             started = time.monotonic()
             try:
-                kwargs = {"downloads": downloads} if "downloads" in test.__code__.co_varnames[:test.__code__.co_argcount] else {}
+                wants = test.__code__.co_varnames[:test.__code__.co_argcount]
+                kwargs = {}
+                if "downloads" in wants:
+                    kwargs["downloads"] = downloads
+                if "empty" in wants:
+                    # One fresh install for the wizard's tests, in order: refusals first, then the restore.
+                    if empty is None:
+                        empty = Store(store.bin, os.path.join(work, "empty"), empty=True)
+                    kwargs["empty"] = empty
+                    browser.store = empty
                 test(store, browser, **kwargs)
                 print(f"ok   {test.__name__} ({time.monotonic() - started:.1f} s)", flush=True)
             except (AssertionError, TimeoutException, Exception):
@@ -375,6 +456,8 @@ def main():
                 browser.quit()
     finally:
         store.stop()
+        if empty is not None:
+            empty.stop()
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
         else:

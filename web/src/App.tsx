@@ -1,5 +1,6 @@
 import { useEffect, useState } from "react";
 import { ApiError, onAuthProblem, optional, token } from "./api";
+import type { SetupStatus } from "./types";
 import { navigate, usePath } from "./router";
 import { Link } from "./parts/Link";
 import { OverviewPage } from "./pages/OverviewPage";
@@ -9,8 +10,6 @@ import { SettingsPage } from "./pages/SettingsPage";
 import { LogsPage } from "./pages/LogsPage";
 import { DrivePage } from "./pages/DrivePage";
 import { WizardPage } from "./pages/WizardPage";
-
-interface SetupState { setup_required: boolean; store_name?: string }
 
 const pages = [
   { path: "/", title: "Overview" },
@@ -23,21 +22,28 @@ const pages = [
 
 export function App() {
   const [authProblem, setAuthProblem] = useState<ApiError | null>(null);
-  const [setup, setSetup] = useState<SetupState | null | "loading">("loading");
+  const [restoredHere, setRestoredHere] = useState(false);
+  const [setup, setSetup] = useState<SetupStatus | null | "loading">("loading");
   const { path, query } = usePath();
 
   useEffect(() => {
     onAuthProblem(setAuthProblem);
     // The wizard's state needs no token: a fresh install has no POS users yet. No such route: not a fresh install.
-    optional<SetupState>("/api/v1/setup").then(setSetup, () => setSetup(null));
+    optional<SetupStatus>("/api/v1/setup").then(setSetup, () => setSetup(null));
   }, []);
 
   const current = pages.find((p) => p.path === path) ?? pages[0];
   useTitle(current.title);
 
   if (setup === "loading") return <p className="loading">Loading…</p>;
-  if (setup && setup.setup_required) return <WizardPage storeName={setup.store_name} onDone={() => { setSetup(null); navigate("/"); }} />;
-  if (!token()) return <SignInAgain reason="No sign-in was handed over by the POS." />;
+  if (setup && setup.setup_required) {
+    return <WizardPage storeName={setup.store_name} onDone={() => { setRestoredHere(true); setSetup({ ...setup, setup_required: false }); navigate("/"); }} />;
+  }
+  if (!token()) {
+    return setup?.store_name !== undefined && restoredHere
+      ? <SignInAgain title="The store is restored" reason="Sign in at the POS now: the backups page opens from there." />
+      : <SignInAgain reason="No sign-in was handed over by the POS." />;
+  }
   if (authProblem?.status === 401) return <SignInAgain reason={authProblem.message} />;
   if (authProblem?.status === 403) return <NotAllowed />;
 
@@ -58,7 +64,7 @@ export function App() {
       </header>
       <main id="main" tabIndex={-1}>
         {current.path === "/" && <OverviewPage />}
-        {current.path === "/backups" && <BackupsPage highlight={Number(query.get("highlight")) || undefined} />}
+        {current.path === "/backups" && <BackupsPage highlight={Number(query.get("highlight")) || undefined} storeName={setup?.store_name || undefined} />}
         {current.path === "/run" && <RunBackupPage />}
         {current.path === "/settings" && <SettingsPage />}
         {current.path === "/drive" && <DrivePage />}
@@ -74,10 +80,10 @@ function useTitle(title: string) {
   }, [title]);
 }
 
-function SignInAgain({ reason }: { reason: string }) {
+function SignInAgain({ reason, title = "Please sign in again from the POS" }: { reason: string; title?: string }) {
   return (
     <main className="notice" id="main">
-      <h1>Please sign in again from the POS</h1>
+      <h1>{title}</h1>
       <p>Your sign-in has ended or is not valid here, so the backups cannot be shown.</p>
       <p>Open the POS, sign in, and choose <strong>Backups</strong> again. The POS opens this page with a fresh sign-in.</p>
       <p className="detail">{reason}</p>

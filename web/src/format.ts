@@ -1,4 +1,4 @@
-import type { Backup, BackupKind } from "./types";
+import type { Backup, BackupKind, OffsiteCopy } from "./types";
 
 // Words a store manager reads: local time with an age, sizes in human units, kinds by their schedule.
 
@@ -95,17 +95,22 @@ export function statusLabel(b: Backup): string {
   }
 }
 
-/** The off-site copies of a backup, as one list whatever the shape the server sends. */
-export function offsiteStates(b: Backup): { state: string; destination?: string; message?: string }[] {
-  if (!b.offsite) return [];
-  return Array.isArray(b.offsite) ? b.offsite : [b.offsite];
+/** "Google Drive" for google-drive. */
+export function destinationLabel(name: string): string {
+  return name === "google-drive" ? "Google Drive" : name;
 }
 
-export function offsiteLabel(state: string): string {
-  switch (state) {
-    case "uploaded": case "verified": case "ok": case "done": return "off-site copy OK";
-    case "pending": case "queued": case "uploading": return "off-site copy pending";
-    case "failed": case "error": return "off-site copy failed";
-    default: return `off-site: ${state}`;
+export function offsiteLabel(copy: OffsiteCopy): string {
+  const where = destinationLabel(copy.destination);
+  switch (copy.status) {
+    case "uploaded": return copy.verifiedAt ? `on ${where}, verified` : `on ${where}`;
+    case "pending": return `waiting to go to ${where}`;
+    case "failed": return `copy to ${where} failed${copy.error ? `: ${copy.error}` : ""}`;
+    case "deleted": return `removed from ${where}`;
   }
+}
+
+/** Saved here, but an off-site copy is still waiting or failed (R11.3). */
+export function isPartial(b: Backup): boolean {
+  return b.status === "succeeded" && (b.offsite ?? []).some((c) => c.status === "pending" || c.status === "failed");
 }

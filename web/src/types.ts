@@ -3,11 +3,14 @@
 export type BackupKind = "db-full" | "db-incremental" | "files" | "full";
 export type BackupStatus = "running" | "succeeded" | "failed" | "deleted";
 
-export interface OffsiteState {
-  /** uploaded, pending, failed, … (per destination) */
-  state: string;
-  destination?: string;
-  message?: string;
+/** The backup's copy at one destination (e.g. google-drive). */
+export interface OffsiteCopy {
+  destination: string;
+  status: "pending" | "uploaded" | "failed" | "deleted";
+  uploadedAt?: string;
+  verifiedAt?: string;
+  attempts?: number;
+  error?: string;
 }
 
 export interface Backup {
@@ -30,10 +33,10 @@ export interface Backup {
   integrityCheck?: string;
   deletedAt?: string;
   deletedBy?: string;
-  /** Off-site copies (dashboard backend branch). */
-  offsite?: OffsiteState[] | OffsiteState;
-  /** Chain membership of an hourly (dashboard backend branch). */
-  chain?: { fullId?: number; position?: number; length?: number } | number[];
+  /** Its copies at destinations: local ok with one pending or failed is a partial success. */
+  offsite?: OffsiteCopy[];
+  /** For an hourly: its chain, named by the base (position 0), and its place in it. */
+  chain?: { baseId: number; position: number };
 }
 
 export interface Page<T> { items: T[]; limit: number; offset: number; nextOffset?: number; total?: number }
@@ -77,15 +80,20 @@ export interface Alert {
   acknowledgedAt?: string;
 }
 
-export interface Destination { name: string; status: "ok" | "not-configured" | "error" | "disabled"; message: string }
+export interface Destination { name: string; status: string; message: string }
 
-export interface DriveSummary {
-  status?: string;
-  connected?: boolean;
+/** GET /api/v1/drive and the overview's `drive`: no secret, the account's email at most. */
+export interface DriveStatus {
   account?: string;
-  lastVerifiedUploadAt?: string;
-  pendingUploads?: number;
-  message?: string;
+  folder: string;
+  tokenState: "ok" | "expired" | "revoked" | "not connected";
+  connectedAt?: string;
+  /** Whether backups are being copied (false after a disconnect, a revoked grant or a full quota). */
+  enabled: boolean;
+  disabledReason?: string;
+  lastVerifiedUpload?: string;
+  pendingUploads: number;
+  failedUploads: number;
 }
 
 export interface Overview {
@@ -98,7 +106,7 @@ export interface Overview {
   destinations: Destination[];
   alerts: { open: number; newest: Alert[] };
   running?: { job: "backup" | "restore" | "starting"; id?: number; progress?: ProgressUpdate };
-  drive?: DriveSummary;
+  drive?: DriveStatus;
   storeName?: string;
 }
 
@@ -136,3 +144,17 @@ export interface Settings {
 }
 
 export interface FieldError { field: string; message: string }
+
+export interface DeletionPreview {
+  backup: Backup;
+  local?: { fileName: string; size: number; exists: boolean };
+  remote: OffsiteCopy[];
+  /** Hourlies that rebuild from this backup: they cannot be restored once it is gone. */
+  dependents: number[];
+  retention?: { keep: boolean; reason: string };
+  keptAfter: { kind: BackupKind; count: number; newest?: string }[];
+}
+
+export interface VerifyResult { id: number; status: "ok" | "failed"; error?: string; entries?: number; integrity?: string; durationSeconds?: number }
+
+export interface SetupStatus { setup_required: boolean; store_name: string }

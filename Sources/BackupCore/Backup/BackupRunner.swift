@@ -67,7 +67,10 @@ public struct BackupRunner: Sendable {
     private func applyRetention() -> Int {
         do {
             let settings = try SettingsStore(catalog: context.catalog).load()
-            return try RetentionPruner(context: context).prune(settings: settings).filter { !$0.keep }.count
+            let pruned = try RetentionPruner(context: context).prune(settings: settings).filter { !$0.keep }.count
+            // Job logs age out with the backups (`Catalog.jobLogMaxAge`); losing this sweep loses nothing.
+            _ = try? context.catalog.pruneJobLogs(before: context.now().addingTimeInterval(-Catalog.jobLogMaxAge))
+            return pruned
         } catch {
             context.record { try context.catalog.raise(.retentionFailed(BackupError.wrap(error, "Retention failed.")), at: context.now()) }
             return 0

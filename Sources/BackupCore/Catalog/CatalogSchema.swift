@@ -138,6 +138,23 @@ enum CatalogSchema {
             try db.alter(table: "backup_dest_object") { t in t.drop(column: "md5") }
             try db.create(index: "backup_dest_object_job_destination", on: "backup_dest_object", columns: ["job_id", "destination"], unique: true)
         }
+        m.registerMigration("v5: job logs") { db in
+            // Each job's structured log (R9.6), kept across restarts: capped per job, pruned by age
+            // (`Catalog+JobLogs.swift`). `omitted` > 0 marks the one line that counts the lines not kept.
+            try db.create(table: "job_log") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("owner", .text).notNull()
+                t.column("job_id", .integer).notNull()
+                t.column("at", .datetime).notNull().indexed()
+                t.column("level", .text).notNull()
+                t.column("message", .text).notNull()
+                t.column("phase", .text)
+                t.column("bytes_done", .integer)
+                t.column("bytes_total", .integer)
+                t.column("omitted", .integer).notNull().defaults(to: 0)
+            }
+            try db.create(index: "job_log_owner_job", on: "job_log", columns: ["owner", "job_id", "id"])
+        }
         return m
     }
 }

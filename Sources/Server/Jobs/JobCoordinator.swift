@@ -30,7 +30,7 @@ public final class JobCoordinator: Sendable {
     /// Starts a backup and returns its record as soon as it has one (status `running`, or already
     /// final for a job that failed at once, e.g. for lack of disk space).
     func startBackup(_ kind: BackupKind, actor: BackupContext.Actor) async throws -> BackupJob {
-        let monitor = JobMonitor(now: context.now, firstLine: "Backup of kind \(kind.rawValue) requested by \(Self.describe(actor))")
+        let monitor = makeMonitor(.backup, "Backup of kind \(kind.rawValue) requested by \(Self.describe(actor))")
         let started = try await launch(monitor) { [context] progress in
             // The caller sees a failure to start in the response: no alert for it.
             try Self.record(BackupRunner(context: context).run(kind, trigger: .api, actor: actor, alertOnFailure: false, progress: progress),
@@ -51,7 +51,7 @@ public final class JobCoordinator: Sendable {
     ///   it failed, and what was restored of files and config files if it has already ended.
     func startRestore(_ source: RestoreSource, request: RestoreRequest, actor: BackupContext.Actor,
                       cleanup: (@Sendable () -> Void)? = nil) async throws -> (RestoreJob, recoverySteps: [String]?, files: FileRestoreOutcome?) {
-        let monitor = JobMonitor(now: context.now, firstLine: "Restore (\(Self.describe(request))) requested by \(Self.describe(actor))")
+        let monitor = makeMonitor(.restore, "Restore (\(Self.describe(request))) requested by \(Self.describe(actor))")
         let started = try await launch(monitor) { [context] progress in
             defer { cleanup?() }
             do {
@@ -75,6 +75,11 @@ public final class JobCoordinator: Sendable {
     }
 
     // MARK: The shared part
+
+    /// A job's monitor, whose log goes to the catalog (kept across restarts, R9.6).
+    private func makeMonitor(_ owner: JobLogOwner, _ firstLine: String) -> JobMonitor {
+        JobMonitor(now: context.now, log: JobLogBook(catalog: context.catalog, owner: owner, now: context.now, firstLine: firstLine))
+    }
 
     /// Claims the slot, runs `work` on a thread, and returns the job's record as soon as there is
     /// one: every job's first event (`.started`) carries its record's id, which `findRecord` reads.
@@ -170,7 +175,7 @@ public final class JobCoordinator: Sendable {
 /// and logs on the dashboard like any other.
 extension JobCoordinator: BackupRunning {
     public func runBackup(_ kind: BackupKind, trigger: JobTrigger, alertOnFailure: Bool) async -> BackupOutcome {
-        let monitor = JobMonitor(now: context.now, firstLine: "Scheduled backup of kind \(kind.rawValue)")
+        let monitor = makeMonitor(.backup, "Scheduled backup of kind \(kind.rawValue)")
         let result = Locked<BackupOutcome?>(nil)
         do {
             _ = try await launch(monitor) { [context] progress in

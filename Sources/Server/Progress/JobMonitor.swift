@@ -28,16 +28,6 @@ public struct ProgressUpdate: Codable, Sendable, Equatable {
     public var at: Date
 }
 
-/// One line of a job's structured log (R9.6).
-public struct JobLogLine: Codable, Sendable, Equatable {
-    public var at: Date
-    public var level: String
-    public var message: String
-    public var phase: ProgressPhase?
-    public var bytesDone: UInt64?
-    public var bytesTotal: UInt64?
-}
-
 /// How a job ended: its final record (and, for a failed restore, the way back; for a restore of
 /// files or config files, what was put back).
 public enum JobOutcome: Sendable {
@@ -52,15 +42,15 @@ enum JobStreamItem: Sendable {
     case heartbeat
 }
 
-/// The live state of one job started by this process: progress, log lines and, at the end, the
-/// final record. The job's thread reports into it; any number of SSE clients subscribe, each
+/// The live state of one job started by this process: progress and, at the end, the final record
+/// (its log lines go to the catalog through its `JobLogBook`). The job's thread reports into it; any
+/// number of SSE clients subscribe, each
 /// getting what happened so far (the latest step of every phase, in order) and then every step.
 ///
 /// Jobs report progress very often (every 4 MiB block, every read while verifying); updates
 /// within one phase are passed on at most every `minimumInterval`, phase changes and the end always.
 public final class JobMonitor: @unchecked Sendable {
     static let minimumInterval: TimeInterval = 0.1
-    static let maxLogLines = 500
 
     private let lock = NSLock()
     private let now: @Sendable () -> Date
@@ -69,34 +59,29 @@ public final class JobMonitor: @unchecked Sendable {
     private var phaseStartedAt: Date
     private var lastPassedOn = Date.distantPast
     private var seq = 0
-    private var log: [JobLogLine] = []
+    private let log: JobLogBook
     private var outcome: JobOutcome?
     private var subscribers: [UUID: AsyncStream<JobStreamItem>.Continuation] = [:]
     private let finishedSignal = OnceSignal()
 
-    init(now: @escaping @Sendable () -> Date = { Date() }, firstLine: String) {
+    init(now: @escaping @Sendable () -> Date = { Date() }, log: JobLogBook) {
         self.now = now
+        self.log = log
         startedAt = now()
         phaseStartedAt = startedAt
-        log.append(JobLogLine(at: startedAt, level: "info", message: firstLine))
     }
 
     // MARK: Reporting (from the job's thread)
 
     func record(_ event: ProgressEvent) {
+        log.record(event)
         guard event.phase != .started else { return }  // the job's record id, for the coordinator: not a step
         let at = now()
         lock.lock()
         defer { lock.unlock() }
         let newPhase = phases.last?.phase != event.phase
         if newPhase {
-            if let previous = phases.last {
-                appendLog(JobLogLine(at: at, level: "info", message: "\(previous.phase.rawValue) finished in \(Self.seconds(at.timeIntervalSince(phaseStartedAt)))",
-                                     phase: previous.phase, bytesDone: previous.bytesDone, bytesTotal: previous.bytesTotal))
-            }
             phaseStartedAt = at
-            appendLog(JobLogLine(at: at, level: "info", message: "\(event.phase.rawValue) started", phase: event.phase,
-                                 bytesDone: event.bytesDone, bytesTotal: event.bytesTotal))
         } else if at.timeIntervalSince(lastPassedOn) < Self.minimumInterval, event.bytesDone < event.bytesTotal {
             phases[phases.count - 1].bytesDone = event.bytesDone
             phases[phases.count - 1].bytesTotal = event.bytesTotal
@@ -117,13 +102,8 @@ public final class JobMonitor: @unchecked Sendable {
     }
 
     func finish(_ outcome: JobOutcome) {
-        let at = now()
+        log.finish(Self.finalLine(outcome, at: now()))
         lock.lock()
-        if let phase = phases.last {
-            appendLog(JobLogLine(at: at, level: "info", message: "\(phase.phase.rawValue) finished in \(Self.seconds(at.timeIntervalSince(phaseStartedAt)))",
-                                 phase: phase.phase, bytesDone: phase.bytesDone, bytesTotal: phase.bytesTotal))
-        }
-        appendLog(Self.finalLine(outcome, at: at, took: at.timeIntervalSince(startedAt)))
         self.outcome = outcome
         let current = subscribers
         subscribers = [:]
@@ -137,8 +117,7 @@ public final class JobMonitor: @unchecked Sendable {
 
     /// A line of the job's own (e.g. what retention did after the backup).
     func note(_ message: String, level: String = "info") {
-        let at = now()
-        lock.withLock { appendLog(JobLogLine(at: at, level: level, message: message)) }
+        log.note(message, level: level)
     }
 
     /// A job that ended before it had a record (e.g. another process held the job lock).
@@ -155,7 +134,6 @@ public final class JobMonitor: @unchecked Sendable {
 
     var latest: ProgressUpdate? { lock.withLock { phases.last } }
     var finalOutcome: JobOutcome? { lock.withLock { outcome } }
-    var logLines: [JobLogLine] { lock.withLock { log } }
     var isFinished: Bool { lock.withLock { outcome != nil } }
 
     func waitUntilFinished() async { await finishedSignal.wait() }
@@ -191,31 +169,10 @@ public final class JobMonitor: @unchecked Sendable {
 
     // MARK: Helpers
 
-    private func appendLog(_ line: JobLogLine) {
-        log.append(line)
-        if log.count > Self.maxLogLines { log.removeSubrange(1...(log.count - Self.maxLogLines)) }
-    }
-
-    static func finalLine(_ outcome: JobOutcome, at: Date, took: TimeInterval) -> JobLogLine {
+    static func finalLine(_ outcome: JobOutcome, at: Date) -> JobLogLine {
         switch outcome {
-        case .backup(let job) where job.status == .succeeded:
-            return JobLogLine(at: at, level: "info",
-                              message: "Backup \(job.id ?? 0) succeeded in \(seconds(took)): \(ByteCount.format(job.size ?? 0)), sha256 \(job.sha256 ?? "-")"
-                                  + (job.integrityCheck.map { ", database integrity check: \($0)" } ?? ""))
-        case .backup(let job):
-            return JobLogLine(at: at, level: "error",
-                              message: "Backup \(job.id ?? 0) \(job.status.rawValue): \(job.error ?? "no error recorded")" + (job.errorDetail.map { " (\($0))" } ?? ""))
-        case .restore(let restore, _, let files) where restore.status == .succeeded:
-            var message = "Restore \(restore.id ?? 0) succeeded in \(seconds(took)): \(restore.targetPath) now holds \(restore.sourcePath)"
-            if let files, !files.root.isEmpty {
-                message += "; \(files.restored) files (\(ByteCount.format(files.bytes))) restored into \(files.root), \(files.removed) removed"
-            }
-            if let files, !files.configFiles.isEmpty { message += "; config files restored: \(files.configFiles.joined(separator: ", "))" }
-            return JobLogLine(at: at, level: "info", message: message)
-        case .restore(let restore, let steps, _):
-            return JobLogLine(at: at, level: "error",
-                              message: "Restore \(restore.id ?? 0) failed: \(restore.error ?? "no error recorded")" + (restore.errorDetail.map { " (\($0))" } ?? "")
-                                  + ((steps ?? []).isEmpty ? "" : " What now: " + steps!.joined(separator: " ")))
+        case .backup(let job): JobLogLine.ended(job, at: at)
+        case .restore(let restore, let steps, let files): JobLogLine.ended(restore, recoverySteps: steps, files: files, at: at)
         }
     }
 

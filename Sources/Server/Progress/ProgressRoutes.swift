@@ -22,27 +22,56 @@ struct ProgressRoutes {
                 try await fetchBackup(id)
             } isRunning: { ($0 as BackupJob).status == .running } outcome: { JobOutcome.backup($0) }
         }
-        api.get("/restores/{id}/progress") { _, context in
-            let id = try context.id()
-            let restore = try await fetchRestore(id)
-            return stream(monitor: services.hub.monitor(for: .restore(id)), initial: .restore(restore, recoverySteps: nil),
-                          running: restore.status == .running) {
-                try await fetchRestore(id)
-            } isRunning: { ($0 as RestoreJob).status == .running } outcome: { JobOutcome.restore($0, recoverySteps: nil) }
-        }
-        api.get("/backups/{id}/logs") { _, context in
+        api.get("/restores/{id}/progress") { _, context in try await restoreProgress(try context.id()) }
+        // GET …/logs?level=&limit=&offset= : the job's log from the catalog, oldest first (R9.6).
+        api.get("/backups/{id}/logs") { request, context in
             let id = try context.id()
             let job = try await fetchBackup(id)
-            let lines = services.hub.monitor(for: .backup(id))?.logLines ?? JobLogs.fromCatalog(job)
-            return try JSON.response(ItemList(items: lines))
+            return try await logPage(request, owner: .backup, id: id) { JobLogs.fromCatalog(job) }
         }
-        api.get("/restores/{id}/logs") { _, context in
+        api.get("/restores/{id}/logs") { request, context in
             let id = try context.id()
             let restore = try await fetchRestore(id)
-            let lines = services.hub.monitor(for: .restore(id))?.logLines ?? JobLogs.fromCatalog(restore)
-            return try JSON.response(ItemList(items: lines))
+            return try await logPage(request, owner: .restore, id: id) { JobLogs.fromCatalog(restore) }
         }
     }
+
+    /// The wizard's progress stream (SetupRoutes) is this one.
+    func restoreProgress(_ id: Int64) async throws -> Response {
+        let restore = try await fetchRestore(id)
+        return stream(monitor: services.hub.monitor(for: .restore(id)), initial: .restore(restore, recoverySteps: nil),
+                      running: restore.status == .running) {
+            try await fetchRestore(id)
+        } isRunning: { ($0 as RestoreJob).status == .running } outcome: { JobOutcome.restore($0, recoverySteps: nil) }
+    }
+
+    struct LogPage: Codable, Sendable {
+        var items: [JobLogLine]
+        var limit: Int
+        var offset: Int
+        var nextOffset: Int?
+        /// Lines kept for the job that match the filter.
+        var total: Int
+    }
+
+    /// A job from before the catalog kept logs (migration v5) has a log rebuilt from its record.
+    private func logPage(_ request: Request, owner: JobLogOwner, id: Int64, rebuilt: @escaping @Sendable () -> [JobLogLine]) async throws -> Response {
+        let level = try request.queryEnum("level", LogLevel.self, allowed: LogLevel.allCases)?.rawValue
+        let limit = try request.queryInt("limit", default: 500, range: 1...2000)
+        let offset = try request.queryInt("offset", default: 0, range: 0...1_000_000_000)
+        let page = try await Blocking.run { [catalog = services.catalog] in
+            if try catalog.hasJobLog(owner: owner, jobId: id) {
+                return try catalog.jobLog(owner: owner, jobId: id, minimumLevel: level, limit: limit, offset: offset)
+            }
+            let minimum = level.flatMap { JobLogLine.levels.firstIndex(of: $0) } ?? 0
+            let lines = rebuilt().filter { (JobLogLine.levels.firstIndex(of: $0.level) ?? 0) >= minimum }
+            return (Array(lines.dropFirst(offset).prefix(limit)), lines.count)
+        }
+        return try JSON.response(LogPage(items: page.lines, limit: limit, offset: offset,
+                                         nextOffset: offset + page.lines.count < page.total ? offset + page.lines.count : nil, total: page.total))
+    }
+
+    enum LogLevel: String, CaseIterable { case info, warning, error }
 
     private func fetchBackup(_ id: Int64) async throws -> BackupJob {
         let job = try await Blocking.run { [catalog = services.catalog] in try catalog.job(id: id) }
@@ -111,7 +140,7 @@ enum JobLogs {
             lines.append(JobLogLine(at: end, level: "info", message: "snapshot taken in \(JobMonitor.seconds(end.timeIntervalSince(start)))", phase: .snapshot))
         }
         if let finished = job.finishedAt {
-            lines.append(JobMonitor.finalLine(.backup(job), at: finished, took: finished.timeIntervalSince(job.startedAt)))
+            lines.append(JobLogLine.ended(job, at: finished))
         }
         if let checked = job.integrityCheckedAt, let result = job.integrityCheck {
             lines.append(JobLogLine(at: checked, level: result == "ok" ? "info" : "error", message: "database integrity check: \(result)", phase: .integrityCheck))
@@ -129,7 +158,7 @@ enum JobLogs {
             lines.append(JobLogLine(at: restore.startedAt, level: "info", message: "pre-restore copy kept at \(pre)", phase: .preRestoreSnapshot))
         }
         if let finished = restore.finishedAt {
-            lines.append(JobMonitor.finalLine(.restore(restore, recoverySteps: nil), at: finished, took: finished.timeIntervalSince(restore.startedAt)))
+            lines.append(JobLogLine.ended(restore, recoverySteps: nil, files: nil, at: finished))
         }
         return lines
     }

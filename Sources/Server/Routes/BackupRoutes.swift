@@ -17,13 +17,16 @@ struct BackupRoutes {
             let jobs = try await Blocking.run { [catalog = services.catalog] in
                 try catalog.jobs(kind: kind, status: status, limit: paging.limit + 1, offset: paging.offset)
             }
-            return try JSON.response(Page(fetched: jobs.map(BackupView.init), limit: paging.limit, offset: paging.offset))
+            let views = try await Blocking.run { [catalog = services.catalog] in try BackupView.decorated(jobs, catalog: catalog) }
+            return try JSON.response(Page(fetched: views, limit: paging.limit, offset: paging.offset))
         }
 
         // POST /backups {"kind": "db-full"} : starts a backup now; 202 with its record, 409 when one is running.
         api.post("/backups", use: auditor.audited("backup.run") { request, context, note in
             let body = try await StrictJSON.decode(RunRequest.self, from: request, shape: RunRequest(kind: .dbFull))
             note.target = "kind \(body.kind.rawValue)"
+            // A backup of an empty store would only be a restore point of nothing (and feed retention).
+            if services.setup.setupRequired { throw SetupRoutes.setupRequired }
             let job = try await services.coordinator.startBackup(body.kind, actor: try context.actor())
             note.writtenElsewhere = true  // DatabaseBackupJob audits the run with our actor when it ends.
             return try JSON.response(BackupView(job), status: .accepted, headers: [.location: "/api/v1/backups/\(job.id ?? 0)"])
@@ -55,14 +58,7 @@ struct BackupRoutes {
             let id = try context.id()
             note.target = "backup \(id)"
             let (job, archive) = try await Blocking.run { [catalog = services.catalog] () throws -> (BackupJob, OpenArchive) in
-                guard let job = try catalog.job(id: id) else { throw Self.noSuchBackup(id) }
-                switch job.status {
-                case .deleted: throw APIError(.gone, "gone", "Backup \(id) was deleted\(job.deletedAt.map { " on \(Timestamp.iso8601($0))" } ?? "").")
-                case .running: throw APIError(.conflict, "not_ready", "Backup \(id) is still running; its archive is not ready.")
-                case .failed: throw APIError(.conflict, "not_available", "Backup \(id) failed and has no archive.")
-                case .succeeded: break
-                }
-                guard let path = job.path else { throw APIError(.notFound, "archive_missing", "Backup \(id) has no archive file.") }
+                let (job, path) = try Self.archived(catalog, id: id)
                 return (job, try OpenArchive(path: path))
             }
             return try Self.download(job, archive, request: request, context: context, note: note, services: services)
@@ -98,6 +94,19 @@ struct BackupRoutes {
 
     static func noSuchBackup(_ id: Int64) -> APIError { .notFound("There is no backup with id \(id).") }
 
+    /// A backup whose archive can be read (downloaded, verified), with the archive's path; else the API's answer why not.
+    static func archived(_ catalog: Catalog, id: Int64) throws -> (BackupJob, path: String) {
+        guard let job = try catalog.job(id: id) else { throw noSuchBackup(id) }
+        switch job.status {
+        case .deleted: throw APIError(.gone, "gone", "Backup \(id) was deleted\(job.deletedAt.map { " on \(Timestamp.iso8601($0))" } ?? "").")
+        case .running: throw APIError(.conflict, "not_ready", "Backup \(id) is still running; its archive is not ready.")
+        case .failed: throw APIError(.conflict, "not_available", "Backup \(id) failed and has no archive.")
+        case .succeeded: break
+        }
+        guard let path = job.path else { throw APIError(.notFound, "archive_missing", "Backup \(id) has no archive file.") }
+        return (job, path)
+    }
+
     static func detail(_ catalog: Catalog, id: Int64) throws -> BackupDetailView {
         guard let job = try catalog.job(id: id) else { throw noSuchBackup(id) }
         var chain = [BackupDetailView.ChainLink(id: id, kind: job.kind, status: job.status, startedAt: job.startedAt, parentId: job.parentId)]
@@ -109,7 +118,7 @@ struct BackupRoutes {
             chain.append(.init(id: parentId, kind: link.kind, status: link.status, startedAt: link.startedAt, parentId: link.parentId))
             parent = link.parentId
         }
-        return BackupDetailView(backup: BackupView(job), manifest: try catalog.manifestOverview(jobId: id, listed: BackupDetailView.listedEntries).map(BackupDetailView.summary), chain: chain)
+        return BackupDetailView(backup: try BackupView.decorated([job], catalog: catalog)[0], manifest: try catalog.manifestOverview(jobId: id, listed: BackupDetailView.listedEntries).map(BackupDetailView.summary), chain: chain)
     }
 
     /// 200 with the whole archive, 206 with one range, 416 for a range beyond the end. The audit

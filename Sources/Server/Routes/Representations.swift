@@ -26,6 +26,46 @@ struct BackupView: Codable, Sendable {
     var integrityCheck: String?
     var deletedAt: Date?
     var deletedBy: String?
+    /// In the list and the detail: the copy at each destination ("local ok, off-site pending", R11.3).
+    var offsite: [OffsiteCopyView]?
+    /// In the list and the detail, for a backup in an hourly chain: the chain's base and its place in it.
+    var chain: ChainMembership?
+
+    struct OffsiteCopyView: Codable, Sendable, Equatable {
+        var destination: String
+        var status: DestObjectStatus
+        var uploadedAt: Date?
+        var verifiedAt: Date?
+        var attempts: Int
+        var error: String?
+
+        init(_ copy: BackupDestObject) {
+            destination = copy.destination
+            status = copy.status
+            uploadedAt = copy.uploadedAt
+            verifiedAt = copy.verifiedAt
+            attempts = copy.attempts
+            error = copy.error
+        }
+    }
+
+    struct ChainMembership: Codable, Sendable, Equatable {
+        var baseId: Int64
+        var position: Int
+    }
+
+    /// Rows with their off-site copies and chain places, in two queries for the whole page.
+    static func decorated(_ jobs: [BackupJob], catalog: Catalog) throws -> [BackupView] {
+        let ids = jobs.compactMap(\.id)
+        let copies = try catalog.offsiteCopies(ofJobs: ids)
+        let chains = try catalog.chainMembership(of: jobs.filter { $0.kind == .dbIncremental }.compactMap(\.id))
+        return jobs.map { job in
+            var view = BackupView(job)
+            view.offsite = (copies[view.id] ?? []).map(OffsiteCopyView.init)
+            view.chain = chains[view.id].map { ChainMembership(baseId: $0.baseId, position: $0.position) }
+            return view
+        }
+    }
 
     init(_ job: BackupJob) {
         id = job.id ?? 0

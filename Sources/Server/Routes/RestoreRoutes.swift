@@ -52,35 +52,41 @@ struct RestoreRoutes {
         // satisfy, is refused with 422 and leaves no restore record, no alert and no file behind (only this
         // request's audit row).
         api.post("/restores/upload", use: services.auditor.audited("restore.upload") { request, context, note in
-            try request.requireConfirmation("Restoring an uploaded archive replaces live data (the POS database and/or the product files).")
-            let restoreRequest = try RestoreParameters.request(request, context: services.context)
-            // Refuse early rather than after receiving gigabytes.
-            guard !services.coordinator.isBusy else { throw APIError.busy }
-            // One upload at a time, from its first byte until its restore has started (or it was refused).
-            guard services.uploadSlot.withLock({ taken in defer { taken = true }; return !taken }) else { throw Self.uploadInProgress }
-            defer { services.uploadSlot.withLock { $0 = false } }
-            let declared = request.headers[.contentLength].flatMap { Int64($0) }
-            let receiver = UploadReceiver(directory: uploads, maxBytes: services.configuration.maxUploadBytes,
-                                          availableBytes: services.context.availableBytes)
-            let file = try await receiver.receive(request.body, declaredLength: declared)
-            note.target = file.lastPathComponent
-            do {
-                let summary = try await Blocking.run { [context = services.context] in
-                    try Self.verify(file, for: restoreRequest, context: context)
-                }
-                note.detail = summary
-                let (restore, steps, files) = try await services.coordinator.startRestore(
-                    .archive(file), request: restoreRequest, actor: try context.actor(),
-                    cleanup: { try? FileManager.default.removeItem(at: file) })
-                // The restore job (DatabaseRestoreJob, or FileRestoreJob for files alone) audits it with our actor.
-                note.writtenElsewhere = true
-                return try JSON.response(RestoreView(restore, recoverySteps: steps, files: files), status: .accepted,
-                                         headers: [.location: "/api/v1/restores/\(restore.id ?? 0)"])
-            } catch {
-                if !note.writtenElsewhere { try? FileManager.default.removeItem(at: file) }
-                throw error
-            }
+            try await receiveAndRestore(request, context: context, note: note).response
         })
+    }
+
+    /// Receives an uploaded archive into `uploads/` (streamed, size-capped), verifies it completely and
+    /// starts its restore: for /restores/upload and the fresh-install wizard's /setup/restore.
+    func receiveAndRestore(_ request: Request, context: APIRequestContext, note: Auditor.Note) async throws -> (restore: RestoreJob, response: Response) {
+        try request.requireConfirmation("Restoring an uploaded archive replaces live data (the POS database and/or the product files).")
+        let restoreRequest = try RestoreParameters.request(request, context: services.context)
+        // Refuse early rather than after receiving gigabytes.
+        guard !services.coordinator.isBusy else { throw APIError.busy }
+        // One upload at a time, from its first byte until its restore has started (or it was refused).
+        guard services.uploadSlot.withLock({ taken in defer { taken = true }; return !taken }) else { throw Self.uploadInProgress }
+        defer { services.uploadSlot.withLock { $0 = false } }
+        let declared = request.headers[.contentLength].flatMap { Int64($0) }
+        let receiver = UploadReceiver(directory: uploads, maxBytes: services.configuration.maxUploadBytes,
+                                      availableBytes: services.context.availableBytes)
+        let file = try await receiver.receive(request.body, declaredLength: declared)
+        note.target = file.lastPathComponent
+        do {
+            let summary = try await Blocking.run { [context = services.context] in
+                try Self.verify(file, for: restoreRequest, context: context)
+            }
+            note.detail = summary
+            let (restore, steps, files) = try await services.coordinator.startRestore(
+                .archive(file), request: restoreRequest, actor: try context.actor(),
+                cleanup: { try? FileManager.default.removeItem(at: file) })
+            // The restore job (DatabaseRestoreJob, or FileRestoreJob for files alone) audits it with our actor.
+            note.writtenElsewhere = true
+            return (restore, try JSON.response(RestoreView(restore, recoverySteps: steps, files: files), status: .accepted,
+                                               headers: [.location: "/api/v1/restores/\(restore.id ?? 0)"]))
+        } catch {
+            if !note.writtenElsewhere { try? FileManager.default.removeItem(at: file) }
+            throw error
+        }
     }
 
     /// The restore as the API shows it, with its recovery steps when this server ran it and it failed,

@@ -1,7 +1,7 @@
 import { useEffect, useState } from "react";
-import { ApiError, get, optional, request, send } from "../api";
-import { bytes, kindLabel, kindLabels, offsiteLabel, offsiteStates, statusLabel } from "../format";
-import type { Backup, BackupKind, Page } from "../types";
+import { get, send } from "../api";
+import { bytes, isPartial, kindLabel, kindLabels, offsiteLabel, statusLabel } from "../format";
+import type { Backup, BackupKind, Page, VerifyResult } from "../types";
 import { ErrorBox, useLoad, When } from "../parts/common";
 import { Link } from "../parts/Link";
 import { DeleteDialog } from "./DeleteDialog";
@@ -9,7 +9,7 @@ import { RestoreDialog } from "./RestoreDialog";
 
 const pageSize = 25;
 
-export function BackupsPage({ highlight }: { highlight?: number }) {
+export function BackupsPage({ highlight, storeName }: { highlight?: number; storeName?: string }) {
   const [kind, setKind] = useState<BackupKind | "">("");
   const [status, setStatus] = useState("");
   const [offset, setOffset] = useState(0);
@@ -30,12 +30,16 @@ export function BackupsPage({ highlight }: { highlight?: number }) {
     setActionError(null);
     setNotice(`Verifying backup ${b.id}…`);
     try {
-      const result = await send<{ ok?: boolean; message?: string; status?: string }>("POST", `/api/v1/backups/${b.id}/verify`);
-      setNotice(result.message ?? `Backup ${b.id} verified: its archive is complete and its checksums match.`);
+      const result = await send<VerifyResult>("POST", `/api/v1/backups/${b.id}/verify`);
+      if (result.status === "ok") {
+        setNotice(`Backup ${b.id} is sound: its archive is complete, every checksum matches${result.integrity ? ` and the database check says ${result.integrity}` : ""}.`);
+      } else {
+        setNotice(null);
+        setActionError(new Error(`Backup ${b.id} failed its check: ${result.error ?? "the archive is damaged"}. Do not rely on it; make a new backup.`));
+      }
     } catch (e) {
       setNotice(null);
-      setActionError(e instanceof ApiError && e.status === 404 && e.code !== "archive_missing"
-        ? new Error("Verifying from the dashboard is not available on this server yet; use `caps-backup verify` on the server.") : e);
+      setActionError(e);
     }
   };
 
@@ -73,7 +77,7 @@ export function BackupsPage({ highlight }: { highlight?: number }) {
             <tbody>
               {list.data.items.map((b) => (
                 <tr key={b.id} data-backup-id={b.id} className={b.id === highlight ? "highlight" : undefined}>
-                  <td>{b.id}{chainText(b)}</td>
+                  <td>{b.id}<div className="small">{chainText(b)}</div></td>
                   <td>{kindLabel(b.kind)}</td>
                   <td><When at={b.startedAt} /></td>
                   <td>{bytes(b.size)}</td>
@@ -103,51 +107,42 @@ export function BackupsPage({ highlight }: { highlight?: number }) {
         </nav>
       )}
       {deleting && <DeleteDialog backup={deleting} onClose={(done) => { setDeleting(null); if (done) { setNotice(`Backup ${deleting.id} was deleted.`); list.reload(); } }} />}
-      {restoring && <RestoreDialog backup={restoring} onClose={() => { setRestoring(null); list.reload(); }} />}
+      {restoring && <RestoreDialog backup={restoring} storeName={storeName} onClose={() => { setRestoring(null); list.reload(); }} />}
     </>
   );
 }
 
+/** An hourly's place in its chain: the base holds every page, the others only what changed. */
 function chainText(b: Backup): string {
   if (b.kind !== "db-incremental") return "";
-  return b.parentId ? ` (hourly, needs ${b.parentId})` : " (hourly)";
+  if (b.chain) return b.chain.position === 0 ? "start of a chain" : `chain of ${b.chain.baseId}, #${b.chain.position + 1}`;
+  return b.parentId ? `after ${b.parentId}` : "";
 }
 
 function StatusCell({ backup }: { backup: Backup }) {
-  const offsite = offsiteStates(backup);
-  const partial = backup.status === "succeeded" && offsite.some((o) => o.state !== "uploaded" && o.state !== "verified" && o.state !== "ok");
+  const partial = isPartial(backup);
   return (
     <>
       <span className={`badge ${partial ? "partial" : backup.status}`}>{partial ? "Saved here" : statusLabel(backup)}</span>
       {backup.status === "deleted" && backup.deletedBy && (
         <div className="small">{backup.deletedBy.startsWith("retention") ? "by the retention rules" : `by ${backup.deletedBy.replace(/^user:/, "")}`}</div>
       )}
-      {offsite.map((o, i) => <div key={i} className="small">{offsiteLabel(o.state)}</div>)}
+      {(backup.offsite ?? []).map((c) => <div key={c.destination} className="small">{offsiteLabel(c)}</div>)}
       {backup.error && <div className="small error-text">{backup.error}</div>}
     </>
   );
 }
 
-/**
- * Download: a plain link to a short-lived, single-use ticket URL (streamed by the browser to disk). A server
- * without tickets: the archive is fetched with the bearer header and handed over as a blob.
- */
+/** Download: a plain link to a short-lived, single-use, audited ticket URL (no bearer header needed). */
 function DownloadButton({ backup, onError }: { backup: Backup; onError: (e: unknown) => void }) {
   const [busy, setBusy] = useState(false);
   const download = async () => {
     setBusy(true);
     onError(null);
     try {
-      let url: string;
-      try {
-        const ticket = await send<{ url: string }>("POST", `/api/v1/backups/${backup.id}/download-ticket`);
-        url = ticket.url;
-      } catch (e) {
-        if (!(e instanceof ApiError && (e.status === 404 || e.status === 405) && e.code !== "archive_missing")) throw e;
-        const response = await request("GET", `/api/v1/backups/${backup.id}/download`);
-        url = URL.createObjectURL(await response.blob());
-        setTimeout(() => URL.revokeObjectURL(url), 60_000);
-      }
+      // A plain link to a single-use ticket: the browser streams the archive to disk itself.
+      const ticket = await send<{ url: string }>("POST", `/api/v1/backups/${backup.id}/download-ticket`);
+      const url = ticket.url;
       const a = document.createElement("a");
       a.href = url;
       a.download = backup.fileName ?? `backup-${backup.id}.zip`;
@@ -161,8 +156,4 @@ function DownloadButton({ backup, onError }: { backup: Backup; onError: (e: unkn
     }
   };
   return <button type="button" onClick={download} disabled={busy} aria-label={`Download backup ${backup.id}`}>{busy ? "Preparing…" : "Download"}</button>;
-}
-
-export async function deletionPreview(id: number): Promise<Record<string, unknown> | null> {
-  return optional<Record<string, unknown>>(`/api/v1/backups/${id}/deletion-preview`);
 }

@@ -1,19 +1,17 @@
 import { useEffect, useState } from "react";
-import { send } from "../api";
-import { bytes, kindLabel, localTime, offsiteStates } from "../format";
-import type { Backup } from "../types";
+import { optional, send } from "../api";
+import { age, bytes, destinationLabel, kindLabel, kindLabels, localTime } from "../format";
+import type { Backup, BackupKind, DeletionPreview } from "../types";
 import { Dialog, ErrorBox } from "../parts/common";
-import { deletionPreview } from "./BackupsPage";
 
-/** Names exactly what goes (the local archive, the Drive copy if any) and what retention keeps. */
+/** Names exactly what goes (the local archive, each off-site copy, hourlies that need it) and what retention keeps. */
 export function DeleteDialog({ backup, onClose }: { backup: Backup; onClose: (deleted: boolean) => void }) {
-  const [preview, setPreview] = useState<Record<string, unknown> | null>(null);
+  const [preview, setPreview] = useState<DeletionPreview | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
-  useEffect(() => { deletionPreview(backup.id).then(setPreview, setError); }, [backup.id]);
+  useEffect(() => { optional<DeletionPreview>(`/api/v1/backups/${backup.id}/deletion-preview`).then(setPreview, setError); }, [backup.id]);
 
-  const remote = offsiteStates(backup).filter((o) => o.state !== "failed");
-  const previewLines = describePreview(preview);
+  const remote = preview?.remote ?? (backup.offsite ?? []).filter((c) => c.status === "uploaded" || c.status === "pending");
   const confirm = async () => {
     setBusy(true);
     try {
@@ -26,13 +24,31 @@ export function DeleteDialog({ backup, onClose }: { backup: Backup; onClose: (de
   };
   return (
     <Dialog title={`Delete backup ${backup.id}?`} onClose={() => onClose(false)}>
-      <p>This deletes, for good:</p>
+      <p>{kindLabel(backup.kind)} backup of {localTime(backup.startedAt)}. This deletes, for good:</p>
       <ul data-testid="deletion-list">
-        <li>the archive on this server: {backup.fileName ?? `backup ${backup.id}`} ({kindLabel(backup.kind)}, {localTime(backup.startedAt)}, {bytes(backup.size)})</li>
-        {remote.map((o, i) => <li key={i}>its copy on {o.destination ?? "Google Drive"}</li>)}
-        {previewLines.goes.map((line, i) => <li key={`g${i}`}>{line}</li>)}
+        <li>the archive on this server: {preview?.local?.fileName ?? backup.fileName ?? `backup ${backup.id}`} ({bytes(preview?.local?.size ?? backup.size)})</li>
+        {remote.map((c) => <li key={c.destination}>its copy on {destinationLabel(c.destination)}{c.status === "pending" ? " (not uploaded yet: it will not be)" : ""}</li>)}
       </ul>
-      {previewLines.keeps.length > 0 && (<><p>Retention keeps:</p><ul>{previewLines.keeps.map((l, i) => <li key={i}>{l}</li>)}</ul></>)}
+      {preview && preview.dependents.length > 0 && (
+        <p className="warning-line" data-testid="deletion-dependents">
+          {preview.dependents.length === 1 ? "The hourly backup" : `${preview.dependents.length} hourly backups`} {preview.dependents.join(", ")} {preview.dependents.length === 1 ? "needs" : "need"} this one:
+          they cannot be restored once it is gone.
+        </p>
+      )}
+      {preview?.retention && <p>Retention: {preview.retention.keep ? "it would keep this backup" : "it would remove this backup anyway"} ({preview.retention.reason}).</p>}
+      {preview && (
+        <>
+          <p>Restore points left afterwards:</p>
+          <ul data-testid="deletion-kept">
+            {(Object.keys(kindLabels) as BackupKind[]).map((kind) => {
+              const kept = preview.keptAfter.find((k) => k.kind === kind);
+              return kept && kept.count > 0
+                ? <li key={kind}>{kindLabel(kind)}: {kept.count}{kept.newest ? `, the newest ${age(kept.newest)}` : ""}</li>
+                : <li key={kind} className={kind === backup.kind ? "error-text" : undefined}>{kindLabel(kind)}: none left</li>;
+            })}
+          </ul>
+        </>
+      )}
       <p>The backup's record stays in the list as deleted, so the history is kept.</p>
       <ErrorBox error={error} />
       <div className="buttons">
@@ -41,20 +57,4 @@ export function DeleteDialog({ backup, onClose }: { backup: Backup; onClose: (de
       </div>
     </Dialog>
   );
-}
-
-/** The deletion preview in words, whatever its exact shape: lists of strings, or a message. */
-function describePreview(preview: Record<string, unknown> | null): { goes: string[]; keeps: string[] } {
-  if (!preview) return { goes: [], keeps: [] };
-  const strings = (v: unknown): string[] => Array.isArray(v) ? v.map((x) => typeof x === "string" ? x : describe(x)) : typeof v === "string" ? [v] : [];
-  const describe = (x: unknown): string => {
-    if (x && typeof x === "object") {
-      const o = x as Record<string, unknown>;
-      return String(o.message ?? o.description ?? o.name ?? o.fileName ?? (o.id !== undefined ? `backup ${o.id}` : JSON.stringify(o)));
-    }
-    return String(x);
-  };
-  const goes = [...strings(preview.alsoDeleted), ...strings(preview.remote).map((r) => `the off-site copy ${r}`), ...strings(preview.dependents).map((d) => `hourly backup that needs it: ${d}`)];
-  const keeps = [...strings(preview.retentionKeeps), ...strings(preview.keeps), ...strings(preview.message)];
-  return { goes, keeps };
 }

@@ -8,9 +8,11 @@ export function LogsPage({ backupId }: { backupId?: number }) {
   const backups = useLoad(() => get<Page<Backup>>("/api/v1/backups?limit=100"), []);
   const [chosen, setChosen] = useState<number | undefined>(backupId);
   const selected = chosen ?? backups.data?.items[0]?.id;
-  const log = useLoad(() => selected ? get<{ items: LogLine[] }>(`/api/v1/backups/${selected}/logs`) : Promise.resolve({ items: [] }), [selected]);
-  const [level, setLevel] = useState("");
-  const lines = (log.data?.items ?? []).filter((l) => !level || l.level === level);
+  const [level, setLevel] = useState("info");
+  // The server filters by severity: `warning` is warnings and errors.
+  const log = useLoad(() => selected ? get<{ items: LogLine[]; total?: number }>(`/api/v1/backups/${selected}/logs?level=${level}&limit=2000`)
+    : Promise.resolve({ items: [] }), [selected, level]);
+  const lines = log.data?.items ?? [];
 
   return (
     <>
@@ -26,7 +28,7 @@ export function LogsPage({ backupId }: { backupId?: number }) {
           </label>
           <label>Level{" "}
             <select value={level} onChange={(e) => setLevel(e.target.value)}>
-              <option value="">All</option><option value="info">Info</option><option value="warning">Warnings</option><option value="error">Errors</option>
+              <option value="info">Everything</option><option value="warning">Warnings and errors</option><option value="error">Errors only</option>
             </select>
           </label>
         </div>

@@ -77,19 +77,18 @@ function LastBackup({ title, backup, testId }: { title: string; backup?: Backup;
 
 function DriveCard({ overview }: { overview: Overview }) {
   const drive = overview.drive;
-  const destination = overview.destinations.find((d) => /drive/i.test(d.name));
-  if (drive) {
-    return (
-      <>
-        <p>{drive.connected ? `Connected${drive.account ? ` as ${drive.account}` : ""}.` : drive.message ?? "Not connected."}</p>
-        {drive.lastVerifiedUploadAt && <p>Last verified upload: <When at={drive.lastVerifiedUploadAt} /></p>}
-        {drive.pendingUploads !== undefined && <p>{drive.pendingUploads} uploads waiting.</p>}
-        {drive.status === "revoked" && <Link to="/drive" className="button primary">Reconnect</Link>}
-      </>
-    );
-  }
-  if (destination) return <p>{destination.message}</p>;
-  return <p>Not set up. <Link to="/drive">Connect Google Drive</Link></p>;
+  const destination = overview.destinations.find((d) => d.name === "google-drive");
+  if (!drive) return <p>{destination?.message ?? "Not set up."} <Link to="/drive">Google Drive</Link></p>;
+  if (drive.tokenState === "not connected") return <p>Not connected. <Link to="/drive">Connect Google Drive</Link></p>;
+  return (
+    <>
+      <p>{drive.tokenState === "revoked" ? "Google no longer accepts this connection." : `Connected as ${drive.account ?? "a Google account"}.`}</p>
+      {!drive.enabled && drive.disabledReason && <p className="error-text">{drive.disabledReason}</p>}
+      <p>Last verified upload: <When at={drive.lastVerifiedUpload} /></p>
+      <p>{drive.pendingUploads} waiting{drive.failedUploads ? `, ${drive.failedUploads} failed` : ""}.</p>
+      {drive.tokenState === "revoked" && <Link to="/drive" className="button primary">Reconnect</Link>}
+    </>
+  );
 }
 
 function Alerts({ alerts, onChange }: { alerts: Alert[]; onChange: () => void }) {

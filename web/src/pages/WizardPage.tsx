@@ -27,7 +27,7 @@ export function WizardPage({ storeName, onDone }: { storeName?: string; onDone: 
   const [file, setFile] = useState<File | null>(null);
   const [sent, setSent] = useState<number | null>(null);
   const [restoreId, setRestoreId] = useState<number | null>(null);
-  const job = useJobStream<Restore>(restoreId ? `/api/v1/setup/restores/${restoreId}/progress` : null, { Authorization: `Setup ${code}` });
+  const job = useJobStream<Restore>(restoreId ? `/api/v1/setup/restore/${restoreId}/progress` : null, { Authorization: `Setup ${code}` });
 
   const checkCode = async () => {
     setError(null);

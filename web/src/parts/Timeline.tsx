@@ -1,4 +1,4 @@
-import { kindLabel, localTime, offsiteStates } from "../format";
+import { kindLabel, localTime } from "../format";
 import type { Backup, BackupKind } from "../types";
 
 // The restore points of the last 7 days as a picture: one lane per schedule (hourly, daily, weekly,
@@ -49,7 +49,7 @@ export function Timeline({ backups, now }: { backups: Backup[]; now: number }) {
         ))}
         {shown.map((b) => {
           const lane = lanes.findIndex((l) => l.kind === b.kind);
-          const offsite = offsiteStates(b).some((o) => ["uploaded", "verified", "ok", "done"].includes(o.state));
+          const offsite = (b.offsite ?? []).some((c) => c.status === "uploaded");
           const cx = x(new Date(b.startedAt).getTime());
           const cy = top + lane * laneHeight + 12;
           return (
