@@ -73,6 +73,9 @@ public final class FakeAccessTokens: Sendable {
     /// Every token of `account` stops working at once (a revoke, or a test that expires them).
     public func revokeAll(account: String) { grants.withLock { $0 = $0.filter { $0.value.account != account } } }
 
+    /// One token stops working (`/revoke` with an access token).
+    public func revoke(_ token: String) { grants.withLock { $0[token] = nil } }
+
     /// Makes every issued token expired, as an hour passing would.
     public func expireAll() { grants.withLock { for key in $0.keys { $0[key]!.expiresAt = .distantPast } } }
 

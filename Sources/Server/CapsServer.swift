@@ -68,7 +68,8 @@ public struct CapsServer: Sendable {
                                auditor: Auditor(catalog: context.catalog, now: context.now, logger: logger),
                                openAPI: try OpenAPIDocument.load(), dashboard: DashboardAssets(), logger: logger,
                                tickets: DownloadTickets(now: context.now),
-                               setup: try SetupGate(context: context, storeName: configuration.storeName, logger: logger))
+                               setup: try SetupGate(context: context, storeName: configuration.storeName, logger: logger),
+                               drive: DriveServices(context: context, configuration: configuration))
     }
 
     /// Every route, in one place. The route table test walks `router.routes`.
@@ -83,6 +84,7 @@ public struct CapsServer: Sendable {
         MonitoringRoutes(services: services).register(on: router)
         OpenAPIRoutes(services: services).register(on: router)
         if configuration.demo { DemoLoginRoutes(services: services).register(on: router) }
+        DriveRoutes(services: services).registerCallback(on: router)
 
         let bearer = AuthMiddleware(verifier: services.verifier, requiredPermission: Permission.manageSettings, auditor: services.auditor)
         // The fresh-install wizard: the setup code instead of a POS token, on its own routes only.
@@ -101,6 +103,7 @@ public struct CapsServer: Sendable {
         SettingsRoutes(services: services).register(on: api)
         AlertRoutes(services: services).register(on: api)
         AuditRoutes(services: services).register(on: api)
+        DriveRoutes(services: services).register(on: api)
 
         table.withLock { $0 = RouteTable(router.routes.map { ($0.path.description, $0.method.rawValue) }) }
         return router
@@ -162,6 +165,8 @@ struct APIServices: Sendable {
     let logger: Logger
     let tickets: DownloadTickets
     let setup: SetupGate
+    /// Google Drive: the OAuth client, connects in progress, the access-token session.
+    let drive: DriveServices
     /// Held by the one archive upload that may be received (and verified) at a time.
     let uploadSlot = Locked(false)
     /// Held by the one verification (POST /backups/{id}/verify) that may run at a time.

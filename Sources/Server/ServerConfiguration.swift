@@ -35,6 +35,10 @@ public struct ServerConfiguration: Sendable {
     public var now: @Sendable () -> Date = { Date() }
     /// The store's name, for the setup wizard (`[google] store_name`, else the host name).
     public var storeName: String = ProcessInfo.processInfo.hostName
+    /// The config file's `[google]` section: the store's OAuth client, for the Drive routes.
+    public var google = GoogleConfig()
+    /// How the device flow of `POST /api/v1/drive/connect` waits between polls (tests move a clock instead).
+    public var driveSleep: @Sendable (Double) async throws -> Void = { try await Task.sleep(for: .seconds($0)) }
 
     public init() {}
 

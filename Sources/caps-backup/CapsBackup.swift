@@ -9,7 +9,8 @@ struct CapsBackup: AsyncParsableCommand {
         abstract: "Backups for a POS store server: database, product images and config, verified and restorable.",
         version: BackupContext.toolVersion,
         subcommands: [BackupCommand.self, VerifyCommand.self, RestoreCommand.self, ListCommand.self, DemoCommand.self, ServeCommand.self,
-                      SchedulerCommand.self, PruneCommand.self, BenchRetentionCommand.self])
+                      SchedulerCommand.self, PruneCommand.self, BenchRetentionCommand.self,
+                      DriveCommand.self])
 
     /// As ArgumentParser's, except that a usage error exits with 2, as the README says and as most
     /// command-line tools do (ArgumentParser's own is 64, EX_USAGE).

@@ -76,6 +76,7 @@ struct ServeCommand: AsyncParsableCommand {
         server.trustedProxies = config.trustedProxies + trustedProxies
         if let seconds = idleTimeout ?? config.idleTimeoutSeconds.map(Double.init) { server.idleTimeout = .milliseconds(Int64(seconds * 1000)) }
         server.maxConnections = maxConnections ?? config.maxConnections
+        server.google = config.google
 
         let context = try store.context()
         let caps = try CapsServer(configuration: server, context: context)

@@ -173,7 +173,7 @@ struct APITests {
             // Decoded into the API's own type, so a renamed or retyped field fails here; absent optionals are
             // checked against the keys actually sent, so a renamed optional cannot pass as "absent".
             let overview = try Manifest.decoder.decode(OverviewRoutes.Overview.self, from: response.body)
-            #expect(Set(try response.json().keys) == ["lastDatabaseBackup", "nextRuns", "storage", "destinations", "alerts"])
+            #expect(Set(try response.json().keys) == ["lastDatabaseBackup", "nextRuns", "storage", "destinations", "alerts", "drive"])
             #expect(overview.lastDatabaseBackup?.id == job.id)
             #expect(overview.lastFileBackup == nil && overview.lastFullBackup == nil && overview.running == nil)
             #expect(overview.nextRuns.count == 4)

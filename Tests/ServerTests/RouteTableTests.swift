@@ -1,4 +1,5 @@
 import BackupCore
+import Destinations
 import Foundation
 import Hummingbird
 @testable import Server
@@ -22,7 +23,14 @@ struct RouteTableTests {
     }
 
     @Test func everyRouteIsGuardedAndWorks() async throws {
-        let store = try TestStore()
+        // An OAuth client whose endpoints refuse connections: the code flow needs none, a disconnect goes on without Google.
+        let store = try TestStore { configuration in
+            configuration.google.clientId = "1000-desktop.apps.googleusercontent.com"
+            configuration.google.clientSecret = "GOCSPX-route-table"
+            configuration.google.revokeEndpoint = URL(string: "http://127.0.0.1:1/revoke")!
+        }
+        try GoogleTokenStore(dataDirectory: store.context.dataDirectory)
+            .save(refreshToken: "1//0route-table", account: "owner@example.com", clientId: nil, at: Date())
         let kept = try store.backup()            // downloaded, restored from, inspected
         let doomed = try store.backup()          // deleted
         let alert = try store.catalog.raiseAlert(.warning, kind: "test", message: "A test alert.")
@@ -50,11 +58,16 @@ struct RouteTableTests {
             Row(method: "GET", route: "/api/v1/alerts", path: "/api/v1/alerts", success: 200),
             Row(method: "POST", route: "/api/v1/alerts/{id}/acknowledge", path: "/api/v1/alerts/\(alert.id!)/acknowledge", success: 200),
             Row(method: "GET", route: "/api/v1/audit", path: "/api/v1/audit", success: 200),
+            Row(method: "GET", route: "/api/v1/drive", path: "/api/v1/drive", success: 200),
+            Row(method: "POST", route: "/api/v1/drive/connect", path: "/api/v1/drive/connect",
+                body: .data(Data(#"{"flow":"code"}"#.utf8), contentType: "application/json"), success: 200),
+            Row(method: "GET", route: "/api/v1/drive/connect/{connect_id}", path: "/api/v1/drive/connect/unknown", success: 404),
+            Row(method: "POST", route: "/api/v1/drive/disconnect", path: "/api/v1/drive/disconnect", success: 200),
             // Last: its retention run deletes the other backups of today.
             Row(method: "POST", route: "/api/v1/backups", path: "/api/v1/backups",
                 body: .data(Data(#"{"kind":"db-full"}"#.utf8), contentType: "application/json"), success: 202, startsJob: true),
         ]
-        let open: Set<String> = ["GET /healthz", "GET /metrics", "GET /api/v1/openapi.json"]
+        let open: Set<String> = ["GET /healthz", "GET /metrics", "GET /api/v1/openapi.json", "GET /api/v1/drive/callback"]
 
         // The table covers the router exactly.
         let routes = Set(store.server.makeRouter().routes.map { "\($0.method) \($0.path)" })
@@ -64,7 +77,8 @@ struct RouteTableTests {
         try await store.run { http in
             for route in open.sorted() {
                 let response = try await http.get(String(route.split(separator: " ")[1]))
-                #expect(response.status == 200, "\(route) without a token")
+                // The OAuth callback takes no token, and nothing without a live `state`.
+                #expect(response.status == (route.hasSuffix("/drive/callback") ? 400 : 200), "\(route) without a token")
             }
             for row in rows {
                 let anonymous = try await http.request(row.method, row.path, body: row.body)
@@ -92,7 +106,9 @@ struct RouteTableTests {
         let refusals = audit.filter { $0.action.hasPrefix("auth.") }
         #expect(refusals.map { $0.action }.sorted() == ["auth.forbidden", "auth.unauthorized"])
         #expect(refusals.allSatisfy { $0.outcome == "rejected" })
-        let changes = audit.filter { !$0.action.hasPrefix("auth.") }
+        // The callback without a state was refused, audited without a user (it carries no token).
+        #expect(audit.filter { $0.action == "drive.callback" }.map(\.outcome) == ["rejected"])
+        let changes = audit.filter { !$0.action.hasPrefix("auth.") && $0.action != "drive.callback" }
         #expect(changes.allSatisfy { ["admin", "system", "retention"].contains($0.userId ?? "") })
     }
 }

@@ -49,8 +49,9 @@ def until(condition, what, timeout=WAIT):
 class Store:
     """A demo store and `caps-backup serve --demo` over it, on a free loopback port."""
 
-    def __init__(self, binary, work, empty=False):
-        """`empty`: a fresh install (no POS database, an empty uploads folder), as the wizard finds it."""
+    def __init__(self, binary, work, empty=False, config=None):
+        """`empty`: a fresh install (no POS database, an empty uploads folder), as the wizard finds it.
+        `config`: a config file (the [google] section pointing at the fake Google)."""
         self.bin, self.work = binary, work
         self.dir = os.path.join(work, "store")
         self.data = os.path.join(work, "data")
@@ -62,9 +63,11 @@ class Store:
         else:
             subprocess.run([binary, "demo", "seed", "--dir", self.dir, "--size-mb", "2", "--images", "8"],
                            check=True, stdout=subprocess.DEVNULL)
-            config = os.path.join(self.dir, "config")
+            config_dir = os.path.join(self.dir, "config")
             self.args = ["--pos-db", self.pos_db, "--uploads", self.uploads, "--data-dir", self.data,
-                         "--config-files", ",".join(os.path.join(config, f) for f in sorted(os.listdir(config)))]
+                         "--config-files", ",".join(os.path.join(config_dir, f) for f in sorted(os.listdir(config_dir)))]
+        if config:
+            self.args += ["--config", config]
         self.server = None
         self.start()
 
@@ -142,6 +145,33 @@ class Store:
         found = glob.glob(os.path.join(self.data, "**", backup["fileName"]), recursive=True)
         assert found, f"no archive {backup['fileName']} under {self.data}"
         return found[0]
+
+
+class FakeGoogle:
+    """Our protocol-faithful fake Google (Sources/FakeGoogle) on loopback, and a config file whose [google]
+    section points at it with the fake's Desktop OAuth client."""
+
+    def __init__(self, binary, work):
+        self.process = subprocess.Popen([binary], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.base = self.process.stdout.readline().strip()
+        assert self.base.startswith("http://"), self.base
+        self.config = os.path.join(work, "caps-backup.toml")
+        os.makedirs(work, exist_ok=True)
+        with open(self.config, "w") as f:
+            f.write(f"""[google]
+client_id = "1000-desktop.apps.googleusercontent.com"
+client_secret = "GOCSPX-fake-desktop-secret"
+auth_endpoint = "{self.base}/o/oauth2/v2/auth"
+token_endpoint = "{self.base}/token"
+device_endpoint = "{self.base}/device/code"
+revoke_endpoint = "{self.base}/revoke"
+drive_api_base = "{self.base}"
+""")
+        os.chmod(self.config, 0o600)
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=30)
 
 
 class Browser:
@@ -412,6 +442,33 @@ def test_wizard_restores_a_valid_archive_and_the_overview_appears(store, browser
     assert not os.path.exists(os.path.join(empty.data, "setup-code")), "the used setup code is still there"
 
 
+def test_google_drive_connect_and_disconnect(store, browser):
+    browser.sign_in("admin", "/drive")
+    browser.heading("Google Drive")
+    status = browser.find('[data-testid="drive-status"]')
+    assert "Not connected" in status.text, status.text
+    dashboard = browser.driver.current_window_handle
+    browser.click_text("Connect Google Drive")
+    # Google's consent page opens in a tab of its own and comes back to this server's callback.
+    browser.wait.until(lambda d: len(d.window_handles) == 2)
+    browser.driver.switch_to.window([h for h in browser.driver.window_handles if h != dashboard][0])
+    browser.wait.until(EC.text_to_be_present_in_element((By.TAG_NAME, "body"), "Google Drive is connected"))
+    browser.driver.close()
+    browser.driver.switch_to.window(dashboard)
+    browser.click_text("Check again")
+    browser.wait.until(lambda d: "Connected as" in d.find_element(By.CSS_SELECTOR, '[data-testid="drive-status"]').text)
+    drive = store.api("/api/v1/drive")
+    assert drive["tokenState"] == "ok" and drive["account"], drive
+    assert drive["account"] in browser.find('[data-testid="drive-status"]').text
+    browser.shot("google-drive-connected")
+    browser.go("/")
+    browser.wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, '[aria-labelledby="offsite-title"]'), f"Connected as {drive['account']}"))
+    browser.go("/drive")
+    browser.click_text("Disconnect")
+    browser.wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".notice-line"), "Google Drive is disconnected"))
+    assert store.api("/api/v1/drive")["tokenState"] == "not connected"
+
+
 TESTS = [v for k, v in list(globals().items()) if k.startswith("test_")]
 
 
@@ -423,7 +480,9 @@ def main():
     parser.add_argument("--width", type=int, default=1280)
     args = parser.parse_args()
     work = tempfile.mkdtemp(prefix="caps-browser-")
-    store = Store(os.path.abspath(args.bin), work)
+    binary = os.path.abspath(args.bin)
+    google = FakeGoogle(os.path.join(os.path.dirname(binary), "fake-google"), os.path.join(work, "google"))
+    store = Store(binary, work, config=google.config)
     empty = None
     failures = []
     try:
@@ -458,6 +517,7 @@ def main():
         store.stop()
         if empty is not None:
             empty.stop()
+        google.stop()
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
         else:

@@ -20,6 +20,10 @@ import TOMLKit
 ///
 ///     [auth]
 ///     jwt_secret = "…"
+///
+///     [google]                               # see GoogleConfig
+///     client_id = "…"
+///     client_secret = "…"
 public struct ServiceConfig: Sendable, Equatable {
     public static let defaultDataDirectory = "/var/lib/caps-backup"
     public static let defaultListen = "127.0.0.1:8080"
@@ -39,6 +43,8 @@ public struct ServiceConfig: Sendable, Equatable {
     public var idleTimeoutSeconds: Int?
     public var maxConnections: Int?
     public var jwtSecret: String?
+    /// The store's own OAuth client and where its Drive copies go.
+    public var google = GoogleConfig()
 
     public init() {}
 
@@ -87,6 +93,7 @@ public struct ServiceConfig: Sendable, Equatable {
             config.maxConnections = connections
         }
         config.jwtSecret = file.auth?.jwtSecret
+        if let google = file.google { config.google = try google.resolve() }
         return config
     }
 
@@ -110,6 +117,7 @@ private struct ConfigFile: Decodable {
     var store: Store?
     var service: Service?
     var auth: Auth?
+    var google: Google?
 
     struct Store: Decodable {
         var posDb: String?
@@ -138,6 +146,73 @@ private struct ConfigFile: Decodable {
         var jwtSecret: String?
         enum CodingKeys: String, CodingKey {
             case jwtSecret = "jwt_secret"
+        }
+    }
+
+    struct Google: Decodable {
+        var clientId: String?
+        var clientSecret: String?
+        var authEndpoint: String?
+        var tokenEndpoint: String?
+        var deviceEndpoint: String?
+        var revokeEndpoint: String?
+        var driveApiBase: String?
+        var folder: String?
+        var storeName: String?
+        var chunkMib: Number?
+        enum CodingKeys: String, CodingKey {
+            case clientId = "client_id", clientSecret = "client_secret", authEndpoint = "auth_endpoint", tokenEndpoint = "token_endpoint"
+            case deviceEndpoint = "device_endpoint", revokeEndpoint = "revoke_endpoint", driveApiBase = "drive_api_base", folder
+            case storeName = "store_name", chunkMib = "chunk_mib"
+        }
+
+        /// TOML tells integers (8) from floats (0.5); either is a number of MiB.
+        struct Number: Decodable {
+            var value: Double
+            init(from decoder: any Decoder) throws {
+                let container = try decoder.singleValueContainer()
+                if let integer = try? container.decode(Int.self) { value = Double(integer) } else { value = try container.decode(Double.self) }
+            }
+        }
+
+        func resolve() throws -> GoogleConfig {
+            var google = GoogleConfig()
+            google.clientId = clientId
+            google.clientSecret = clientSecret
+            func endpoint(_ text: String?, _ key: String) throws -> URL? {
+                guard let text else { return nil }
+                guard let url = URL(string: text), ["https", "http"].contains(url.scheme?.lowercased() ?? ""), url.host?.isEmpty == false else {
+                    throw BackupError(.configuration, "[google] \(key) must be an http or https URL (it is \(text.debugDescription)).")
+                }
+                return url
+            }
+            if let url = try endpoint(authEndpoint, "auth_endpoint") { google.authEndpoint = url }
+            if let url = try endpoint(tokenEndpoint, "token_endpoint") { google.tokenEndpoint = url }
+            if let url = try endpoint(deviceEndpoint, "device_endpoint") { google.deviceEndpoint = url }
+            if let url = try endpoint(revokeEndpoint, "revoke_endpoint") { google.revokeEndpoint = url }
+            if let url = try endpoint(driveApiBase, "drive_api_base") { google.driveAPIBase = url }
+            if let folder {
+                let trimmed = folder.trimmingCharacters(in: .whitespaces)
+                guard !trimmed.isEmpty, !trimmed.contains("/") else {
+                    throw BackupError(.configuration, "[google] folder must be a folder name without / (it is \(folder.debugDescription)).")
+                }
+                google.folder = trimmed
+            }
+            if let storeName {
+                let trimmed = storeName.trimmingCharacters(in: .whitespaces)
+                guard !trimmed.isEmpty, !trimmed.contains("/"), trimmed.utf8.count <= 64 else {
+                    throw BackupError(.configuration, "[google] store_name must be a name of 1 to 64 bytes without / (it is \(storeName.debugDescription)).")
+                }
+                google.storeName = trimmed
+            }
+            if let chunk = chunkMib?.value {
+                // Drive takes resumable chunks in multiples of 256 KiB.
+                guard chunk > 0, chunk <= 1024, (chunk * 4).rounded() == chunk * 4 else {
+                    throw BackupError(.configuration, "[google] chunk_mib must be a multiple of 0.25 between 0.25 and 1024 (it is \(chunk)): Drive takes chunks in steps of 256 KiB.")
+                }
+                google.chunkMiB = chunk
+            }
+            return google
         }
     }
 }

@@ -181,7 +181,7 @@ public final class JobMonitor: @unchecked Sendable {
 
 extension Double {
     func rounded(toPlaces places: Int) -> Double {
-        let scale = pow(10, Double(places))
+        let scale = Foundation.pow(10, Double(places))  // qualified: swift-numerics (via Destinations) adds a static Double.pow
         return (self * scale).rounded() / scale
     }
 }

@@ -1,4 +1,5 @@
 import BackupCore
+import Destinations
 import Foundation
 import Hummingbird
 import Scheduling
@@ -25,6 +26,8 @@ struct OverviewRoutes {
         var destinations: [Destination]
         var alerts: Alerts
         var running: Running?
+        /// The off-site copy: account, token state, last verified upload, pending uploads.
+        var drive: GoogleDriveStatus
     }
     struct NextRun: Codable, Sendable { var kind: BackupKind; var at: Date }
     struct Storage: Codable, Sendable { var archiveCount: Int; var usedBytes: Int64; var freeBytes: Int64? }
@@ -46,6 +49,7 @@ struct OverviewRoutes {
         let usage = try catalog.localArchiveUsage()
         let alerts = try catalog.alerts()
         let settings = try SettingsStore(catalog: catalog).load()
+        let drive = try services.drive.status(services.context)
         var runningView: Running?
         if let running {
             switch running.key {
@@ -64,10 +68,23 @@ struct OverviewRoutes {
                              freeBytes: (try? services.context.availableBytes(services.context.dataDirectory.root)).map { Int64(clamping: $0) }),
             destinations: [
                 Destination(name: "local", status: "ok", message: "Archives are kept on this server's disk."),
-                Destination(name: "google-drive", status: "not-configured", message: "Google Drive is not connected."),
+                Self.driveDestination(drive),
             ],
             alerts: Alerts(open: alerts.count, newest: Array(alerts.prefix(5))),
-            running: runningView)
+            running: runningView,
+            drive: drive)
+    }
+
+    static func driveDestination(_ drive: GoogleDriveStatus) -> Destination {
+        switch drive.tokenState {
+        case .notConnected: Destination(name: "google-drive", status: "not-configured", message: "Google Drive is not connected.")
+        case .revoked: Destination(name: "google-drive", status: "error", message: "Google Drive is disconnected: reconnect it on the dashboard.")
+        case .ok, .expired:
+            drive.enabled
+                ? Destination(name: "google-drive", status: "ok",
+                              message: "Copies go to \(drive.account ?? "Google Drive"), folder \(drive.folder); \(drive.pendingUploads) waiting.")
+                : Destination(name: "google-drive", status: "disabled", message: drive.disabledReason ?? "Copies to Google Drive are turned off.")
+        }
     }
 }
 
