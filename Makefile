@@ -36,6 +36,7 @@ bench: release
 	python3 bench/incremental_bench.py --bin $(BIN_RELEASE)
 	python3 bench/files_bench.py --bin $(BIN_RELEASE) --out docs/benchmarks.md
 	$(BIN_RELEASE) bench-retention --json
+	python3 bench/overview_bench.py --bin $(BIN_RELEASE) --out docs/benchmarks.md
 	.build-venv/bin/python bench/dashboard_bench.py --bin $(BIN_RELEASE) --out docs/benchmarks.md
 
 clean:

@@ -6,6 +6,14 @@ bin=$1
 dir=$2
 listen=${CAPS_DEMO_LISTEN:-127.0.0.1:8080}
 data="$dir/data"
+if [ "${CAPS_DEMO_EMPTY:-}" = 1 ]; then
+    # A fresh install for the restore wizard (R8): no POS database yet, so `serve` starts in setup mode and
+    # prints a one-time setup code (also in $dir/fresh/data/setup-code). Upload a backup archive to restore it.
+    fresh="$dir/fresh"
+    mkdir -p "$fresh"
+    echo "Empty store for the setup wizard: $fresh (POS database $fresh/pos.db does not exist yet)"
+    exec "$bin" serve --demo --listen "$listen" --pos-db "$fresh/pos.db" --uploads "$fresh/uploads" --data-dir "$fresh/data" ${CAPS_DEMO_ARGS:-}
+fi
 store=(--pos-db "$dir/pos.db" --uploads "$dir/uploads" --config-files "$(ls -d "$dir"/config/* | paste -sd,)"
        --config-redact-keys jwt_hs256_secret --data-dir "$data")
 

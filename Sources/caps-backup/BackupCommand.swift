@@ -26,9 +26,15 @@ struct BackupCommand: ParsableCommand {
         let progress = TerminalProgress(output.progress)
         // The runner sends the heartbeat pings; before exiting, give one still in flight a moment.
         defer { context.heartbeat.waitUntilSent(timeout: 10) }
+        // The job's log goes to the catalog as the dashboard's do (R9.6).
+        let log = JobLogBook(catalog: context.catalog, owner: .backup, now: context.now, firstLine: "Backup of kind \(kind.rawValue) started from the command line")
         let outcome = BackupRunner(context: context).run(kind, trigger: .manual, actor: .system, integrityCheck: !skipIntegrityCheck,
-                                                          applyRetention: false, progress: progress.handler)
+                                                          applyRetention: false, progress: log.wrap(progress.handler))
         progress.finish()
+        switch outcome {
+        case .succeeded(let job, _), .failed(_, let job?): log.finish(.ended(job, at: context.now()))
+        default: break
+        }
         switch outcome {
         case .succeeded(let job, _):
             if output.json { return try Output.json(job) }

@@ -10,7 +10,7 @@ struct CapsBackup: AsyncParsableCommand {
         version: BackupContext.toolVersion,
         subcommands: [BackupCommand.self, VerifyCommand.self, RestoreCommand.self, ListCommand.self, DemoCommand.self, ServeCommand.self,
                       SchedulerCommand.self, PruneCommand.self, BenchRetentionCommand.self,
-                      DriveCommand.self])
+                      DriveCommand.self, BenchSeedCatalogCommand.self])
 
     /// As ArgumentParser's, except that a usage error exits with 2, as the README says and as most
     /// command-line tools do (ArgumentParser's own is 64, EX_USAGE).

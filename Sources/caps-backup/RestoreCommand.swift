@@ -56,8 +56,11 @@ struct RestoreCommand: ParsableCommand {
         }
 
         let progress = TerminalProgress(output.progress)
+        // The job's log goes to the catalog as the dashboard's do (R9.6).
+        let log = JobLogBook(catalog: context.catalog, owner: .restore, now: context.now, firstLine: "Restore started from the command line")
         do {
-            let (restore, files) = try BackupRestorer(context: context).run(source, request: request, actor: .system, progress: progress.handler)
+            let (restore, files) = try BackupRestorer(context: context).run(source, request: request, actor: .system, progress: log.wrap(progress.handler))
+            log.finish(.ended(restore, recoverySteps: nil, files: files, at: context.now()))
             progress.finish()
             if output.json {
                 try Output.json(RestoreOutput(restore, files: files))
@@ -71,6 +74,9 @@ struct RestoreCommand: ParsableCommand {
                 for path in files?.configFiles ?? [] { print("  config file restored: \(path)") }
             }
         } catch let failure as RestoreFailure {
+            if let restore = failure.restore {
+                log.finish(.ended(restore, recoverySteps: failure.recoverySteps.map(\.forCommandLine), files: nil, at: context.now()))
+            }
             progress.finish()
             if output.json, let restore = failure.restore { try Output.json(RestoreOutput(restore, recoverySteps: failure.recoverySteps.map(\.forCommandLine))) }
             Output.error("Restore failed: \(failure.error.forCommandLine)")

@@ -49,11 +49,15 @@ final class TestStore: @unchecked Sendable {
     /// - Parameter productFiles: when not nil, an uploads folder with this many product files (see
     ///   `writeProductFiles`) is made and configured, so file and full backups can run.
     /// - Parameter disk: the free-space probe (default: the real disk's), behind the gate.
-    init(rows: Int = 2000, productFiles: Int? = nil, name: String = #function, disk: FreeSpace = FreeSpace(),
-         configure: (inout ServerConfiguration) -> Void = { _ in }) throws {
+    /// - Parameter empty: no POS database at all (a fresh install: the server starts in setup mode).
+    /// - Parameter clock: the clock of the context and the server (default: the real one).
+    init(rows: Int = 2000, productFiles: Int? = nil, name: String = #function, disk: FreeSpace = FreeSpace(), empty: Bool = false,
+         clock: MovingClock? = nil, configure: (inout ServerConfiguration) -> Void = { _ in }) throws {
+        let now: @Sendable () -> Date
+        if let clock { now = clock.now } else { now = { Date() } }
         dir = TemporaryDirectory(name)
         database = dir.path("pos.db")
-        try makeStoreDatabase(database, rows: rows)
+        if !empty { try makeStoreDatabase(database, rows: rows) }
         let config = dir.path("pos.toml")
         try Data("[printer]\nname = \"front\"\n".utf8).write(to: config)
         uploads = dir.path("uploads")
@@ -62,6 +66,7 @@ final class TestStore: @unchecked Sendable {
         try data.prepare()
         var context = BackupContext(dataDirectory: data, catalog: try Catalog(url: data.catalog), posDatabase: database,
                                     uploads: productFiles == nil ? nil : uploads, configFiles: [config])
+        context.now = now
         let gate = self.gate
         context.availableBytes = { url in
             gate.pass()
@@ -71,6 +76,7 @@ final class TestStore: @unchecked Sendable {
         var configuration = ServerConfiguration()
         configuration.jwtSecret = testSecret
         configuration.port = 0
+        configuration.now = now
         configure(&configuration)
         server = try CapsServer(configuration: configuration, context: context)
     }
@@ -106,6 +112,13 @@ final class TestStore: @unchecked Sendable {
     }
 
     func auditRows() throws -> [AuditEntry] { try catalog.auditLog(limit: 10_000) }
+}
+
+/// A clock the test moves that starts at the real time, so tokens made with the real time stay valid.
+final class MovingClock: @unchecked Sendable {
+    private let offset = Locked<TimeInterval>(0)
+    func advance(_ seconds: TimeInterval) { offset.withLock { $0 += seconds } }
+    var now: @Sendable () -> Date { { [offset] in Date().addingTimeInterval(offset.current) } }
 }
 
 /// A free-space probe for `TestStore`: the real disk's, or a small one a test makes up.

@@ -154,6 +154,11 @@ enum CatalogSchema {
                 t.column("omitted", .integer).notNull().defaults(to: 0)
             }
             try db.create(index: "job_log_owner_job", on: "job_log", columns: ["owner", "job_id", "id"])
+            // The dashboard's overview (under 50 ms p99 at 10,000 backups): the newest backup of a kind and
+            // status is one index seek instead of a sort of every row of that status, and the archives' total
+            // size is read from the index alone.
+            try db.create(index: "backup_job_kind_status_started", on: "backup_job", columns: ["kind", "status", "started_at", "id"])
+            try db.create(index: "backup_job_status_size", on: "backup_job", columns: ["status", "size"])
         }
         return m
     }

@@ -45,6 +45,8 @@ public final class JobLogBook: @unchecked Sendable {
                 return
             }
             if let ended = endPhase(at: at) { lines.append(ended) }
+            // `done` ends the last phase; the final line says the rest.
+            guard event.phase != .done else { return }
             phase = (event.phase, at, event.bytesDone, event.bytesTotal)
             lines.append(JobLogLine(at: at, level: "info", message: "\(event.phase.rawValue) started", phase: event.phase,
                                     bytesDone: event.bytesDone, bytesTotal: event.bytesTotal))

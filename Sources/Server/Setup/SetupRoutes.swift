@@ -99,13 +99,13 @@ struct SetupAuthMiddleware: RouterMiddleware {
         }
     }
 
-    /// The code from `Authorization: Setup <code>` or `X-Setup-Code`; nil when neither is there.
+    /// The code from `X-Setup-Code` (present but empty counts: a wrong code) or `Authorization: Setup <code>`;
+    /// nil when neither is there. A code given is always checked, even beside a bearer token.
     static func code(in request: Request) -> String? {
-        if let header = request.headers[.authorization] {
-            let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
-            if parts.count == 2, parts[0].lowercased() == "setup" { return String(parts[1]) }
-            return nil
-        }
-        return request.headers[HTTPField.Name("X-Setup-Code")!]
+        if let code = request.headers[HTTPField.Name("X-Setup-Code")!] { return code }
+        guard let header = request.headers[.authorization] else { return nil }
+        let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+        guard parts.first?.lowercased() == "setup" else { return nil }
+        return parts.count == 2 ? String(parts[1]) : ""
     }
 }
