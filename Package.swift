@@ -72,7 +72,7 @@ let package = Package(
         .testTarget(name: "BackupCoreTests", dependencies: ["BackupCore"]),
         .testTarget(name: "DemoStoreTests", dependencies: ["DemoStore"]),
         .testTarget(name: "DestinationsTests", dependencies: ["Destinations", "BackupCore", "FakeGoogle"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["BackupCore", "DemoStore"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["BackupCore", "DemoStore", "FakeGoogle"]),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "BackupCore"]),
         .testTarget(
             name: "ServerTests",

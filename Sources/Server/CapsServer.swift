@@ -145,8 +145,10 @@ public struct CapsServer: Sendable {
                 if !Task.isCancelled { await scheduler.run() }
             }, CancellingService { await alerts.run() }]
         }
+        let uploads = services.drive.uploads
+        coordinator.afterBackup.withLock { $0 = { uploads.signal() } }
         let group = ServiceGroup(configuration: .init(
-            services: [JobDrainService(coordinator: coordinator)] + background + [makeApplication(onServerRunning: onServerRunning)],
+            services: [JobDrainService(coordinator: coordinator)] + background + [uploads, makeApplication(onServerRunning: onServerRunning)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: services.logger))
         try await group.run()

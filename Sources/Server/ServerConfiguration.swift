@@ -1,4 +1,5 @@
 import BackupCore
+import Destinations
 @preconcurrency import Crypto
 import Foundation
 
@@ -39,6 +40,9 @@ public struct ServerConfiguration: Sendable {
     public var google = GoogleConfig()
     /// How the device flow of `POST /api/v1/drive/connect` waits between polls (tests move a clock instead).
     public var driveSleep: @Sendable (Double) async throws -> Void = { try await Task.sleep(for: .seconds($0)) }
+    /// The Drive destination over a session's access tokens (retries included), for the background uploads;
+    /// nil: no uploads in this process.
+    public var driveDestination: (@Sendable (any GoogleAccessTokens) -> any Destination)?
 
     public init() {}
 

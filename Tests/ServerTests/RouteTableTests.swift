@@ -71,6 +71,7 @@ struct RouteTableTests {
             Row(method: "POST", route: "/api/v1/drive/connect", path: "/api/v1/drive/connect",
                 body: .data(Data(#"{"flow":"code"}"#.utf8), contentType: "application/json"), success: 200),
             Row(method: "GET", route: "/api/v1/drive/connect/{connect_id}", path: "/api/v1/drive/connect/unknown", success: 404),
+            Row(method: "POST", route: "/api/v1/drive/sync", path: "/api/v1/drive/sync", success: 202),
             Row(method: "POST", route: "/api/v1/drive/disconnect", path: "/api/v1/drive/disconnect", success: 200),
             // Last: its retention run deletes the other backups of today.
             Row(method: "POST", route: "/api/v1/backups", path: "/api/v1/backups",

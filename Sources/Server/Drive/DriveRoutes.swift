@@ -10,12 +10,20 @@ struct DriveServices: Sendable {
     let connects: DriveConnects
     let session: GoogleSession
     let sleep: @Sendable (Double) async throws -> Void
+    /// Drains the outbox in the background (`serve` runs it in its service group).
+    let uploads: DriveUploadService
 
     init(context: BackupContext, configuration: ServerConfiguration) {
         config = configuration.google
         connects = DriveConnects(now: context.now)
-        session = GoogleSession(config: configuration.google, store: GoogleTokenStore(dataDirectory: context.dataDirectory), now: context.now)
+        let session = GoogleSession(config: configuration.google, store: GoogleTokenStore(dataDirectory: context.dataDirectory), now: context.now)
+        self.session = session
         sleep = configuration.driveSleep
+        let makeDestination = configuration.driveDestination
+        uploads = DriveUploadService(context: context, destination: {
+            guard session.state != .notConnected, session.state != .revoked else { return nil }
+            return makeDestination?(session)
+        })
     }
 
     func connector(_ context: BackupContext) -> GoogleDriveConnector { GoogleDriveConnector(context: context, config: config) }
@@ -87,6 +95,11 @@ struct DriveRoutes {
             }
             return try JSON.response(ConnectState(state: connect.state.rawValue, account: connect.account, message: connect.message))
         }
+        api.post("/drive/sync", use: services.auditor.audited("drive.sync") { _, _, note in
+            note.target = GoogleDriveConnector.destinationName
+            drive.uploads.signal()
+            return try JSON.response(SyncQueued(queued: true), status: .accepted)
+        })
         api.post("/drive/disconnect", use: services.auditor.audited("drive.disconnect") { _, context, note in
             note.target = GoogleDriveConnector.destinationName
             let actor = try context.actor()
@@ -152,5 +165,6 @@ struct DriveRoutes {
         var interval: Int
     }
     struct ConnectState: Codable, Sendable { var state: String; var account: String?; var message: String? }
+    struct SyncQueued: Codable, Sendable { var queued: Bool }
     struct Disconnected: Codable, Sendable { var revokedAtGoogle: Bool; var account: String? }
 }

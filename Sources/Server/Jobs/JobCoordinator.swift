@@ -14,6 +14,8 @@ public final class JobCoordinator: Sendable {
     public let context: BackupContext
     public let hub: ProgressHub
     private let slot = Locked<(monitor: JobMonitor?, key: JobKey?)>((nil, nil))
+    /// Called on the job's thread after each backup that succeeded (the Drive uploader's wake-up).
+    let afterBackup = Locked<(@Sendable () -> Void)?>(nil)
 
     public init(context: BackupContext, hub: ProgressHub = ProgressHub()) {
         self.context = context
@@ -96,7 +98,7 @@ public final class JobCoordinator: Sendable {
         let started = OnceSignal()
         let recordId = Locked<Int64?>(nil)
         let failure = Locked<(any Error)?>(nil)
-        let thread = Thread { [slot, hub] in
+        let thread = Thread { [slot, hub, afterBackup] in
             do {
                 let outcome = try work { event in
                     if event.phase == .started, let id = event.recordId {
@@ -107,6 +109,7 @@ public final class JobCoordinator: Sendable {
                 }
                 if let key = Self.key(outcome) { hub.register(monitor, for: key) }
                 monitor.finish(outcome)
+                if case .backup(let job) = outcome, job.status == .succeeded { afterBackup.current?() }
             } catch {
                 failure.withLock { $0 = error }
                 monitor.abandon()

@@ -1,0 +1,124 @@
+import BackupCore
+import FakeGoogle
+import Foundation
+import Testing
+
+/// `caps-backup drive connect --device --json` as a script on a store server runs it, against the fake
+/// Google in this process (loopback): the first line is there before the user acts, the last says how it ended.
+@Suite("CLI: drive connect --device --json, status, disconnect", .serialized)
+struct DriveConnectCLITests {
+    final class Lines: @unchecked Sendable {
+        private let lock = NSLock()
+        private var all: [String] = []
+        private let reader = LineReader()
+        func feed(_ data: Data) { lock.withLock { reader.feed(data) { all.append($0) } } }
+        var current: [String] { lock.withLock { all } }
+    }
+
+    func writeConfig(_ base: URL, in root: URL, client: FakeOAuth.Client) throws -> URL {
+        let url = root.appendingPathComponent("caps.toml")
+        try """
+            [service]
+            data_dir = "\(root.appendingPathComponent("data").path)"
+
+            [google]
+            client_id = "\(client.id)"
+            client_secret = "\(client.secret)"
+            auth_endpoint = "\(base.absoluteString)/o/oauth2/v2/auth"
+            token_endpoint = "\(base.absoluteString)/token"
+            device_endpoint = "\(base.absoluteString)/device/code"
+            revoke_endpoint = "\(base.absoluteString)/revoke"
+            drive_api_base = "\(base.absoluteString)"
+            store_name = "store-12"
+            """.write(to: url, atomically: true, encoding: .utf8)
+        return url
+    }
+
+    /// Runs `drive connect --device --json`; `onFirstLine` acts as the user once the code is printed.
+    func connect(_ config: URL, onFirstLine: @escaping @Sendable ([String: Any]) -> Void) throws -> (status: Int32, lines: [String], stderr: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CLI.binary)
+        process.arguments = ["drive", "connect", "--device", "--json", "--config", config.path]
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        let lines = Lines()
+        let acted = Locked(false)
+        out.fileHandleForReading.readabilityHandler = { handle in
+            lines.feed(handle.availableData)
+            if let first = lines.current.first, !acted.withLock({ let was = $0; $0 = true; return was }),
+               let object = try? JSONSerialization.jsonObject(with: Data(first.utf8)) as? [String: Any] {
+                onFirstLine(object)
+            }
+        }
+        try process.run()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        out.fileHandleForReading.readabilityHandler = nil
+        lines.feed(out.fileHandleForReading.readDataToEndOfFile())
+        return (process.terminationStatus, lines.current, String(decoding: errData, as: UTF8.self))
+    }
+
+    @Test("connected: a first JSON line with the URL and code, a last one with the account; status shows it; no token printed")
+    func connected() async throws {
+        let google = FakeGoogle()
+        google.oauth.setDeviceCodes(lifetime: 600, interval: 1)
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("caps-e2e-drive-\(UUID().uuidString.prefix(6))")
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: root) }
+        try await google.serving { base in
+            let config = try writeConfig(base, in: root, client: FakeOAuth.deviceClient)
+            let result = try await Task.detached {
+                try connect(config) { first in
+                    if let code = first["user_code"] as? String { google.oauth.approveDevice(userCode: code) }
+                }
+            }.value
+            #expect(result.status == 0, "\(result.stderr)")
+            let first = try #require(result.lines.first.flatMap { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] })
+            #expect(Set(first.keys) == ["verification_url", "user_code", "expires_in"])
+            #expect(first["verification_url"] as? String == "https://www.google.com/device")
+            let last = try #require(result.lines.last.flatMap { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] })
+            #expect(last["state"] as? String == "connected")
+            #expect(last["account"] as? String == "store.owner@example.com")
+            #expect(result.stderr.contains("Google Drive is connected"))
+
+            let status = try CLI.run(["drive", "status", "--json", "--config", config.path])
+            #expect(status.status == 0)
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])
+            #expect(object["account"] as? String == "store.owner@example.com")
+            #expect(object["tokenState"] as? String == "ok")
+            #expect(object["folder"] as? String == "CAPS Backups/store-12")
+
+            // Neither a refresh token (1//…) nor an access token (ya29.…) reached the terminal.
+            for text in [result.lines.joined(separator: "\n"), result.stderr, status.stdout, status.stderr] {
+                #expect(!text.contains("1//") && !text.contains("ya29"))
+            }
+
+            let disconnect = try CLI.run(["drive", "disconnect", "--config", config.path])
+            #expect(disconnect.status == 0)
+            #expect(disconnect.stdout.contains("access revoked at Google"))
+            #expect(google.oauth.liveRefreshTokens == 0)
+        }
+    }
+
+    @Test("denied: exit code 3, a last JSON line saying so, nothing saved")
+    func denied() async throws {
+        let google = FakeGoogle()
+        google.oauth.setDeviceCodes(lifetime: 600, interval: 1)
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("caps-e2e-drive-\(UUID().uuidString.prefix(6))")
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: root) }
+        try await google.serving { base in
+            let config = try writeConfig(base, in: root, client: FakeOAuth.deviceClient)
+            let result = try await Task.detached {
+                try connect(config) { first in
+                    if let code = first["user_code"] as? String { google.oauth.denyDevice(userCode: code) }
+                }
+            }.value
+            #expect(result.status == 3)
+            #expect(result.lines.last?.contains(#""state":"denied""#) == true)
+            #expect(result.stderr.contains("Access was refused"))
+            #expect(!FileManager.default.fileExists(atPath: root.appendingPathComponent("data/google-drive.json").path))
+        }
+    }
+}
