@@ -100,7 +100,7 @@ struct APITests {
             let wrongMethod = try await http.request("PATCH", "/api/v1/settings", token: Tokens.admin)
             #expect(wrongMethod.status == 405)
             #expect(wrongMethod.header("Allow") == "GET, PUT")
-            // Outside /api/ a GET the router does not know is the dashboard's page (DashboardTests).
+            // Outside /api/ a GET the router does not know is the dashboard's page (DashboardServingTests).
             let root = try await http.get("/")
             #expect(root.header("Content-Type") == "text/html; charset=utf-8")
             // Archives are never reachable through a static path: that is the dashboard's page too.

@@ -77,11 +77,7 @@ struct RouteTableTests {
             Row(method: "POST", route: "/api/v1/backups", path: "/api/v1/backups",
                 body: .data(Data(#"{"kind":"db-full"}"#.utf8), contentType: "application/json"), success: 202, startsJob: true),
         ]
-<<<<<<< HEAD
-        let open: Set<String> = ["GET /healthz", "GET /metrics", "GET /api/v1/openapi.json", "GET /api/v1/drive/callback"]
-=======
-        let open: Set<String> = ["GET /healthz", "GET /metrics", "GET /api/v1/openapi.json", "GET /api/v1/setup"]
->>>>>>> dash
+        let open: Set<String> = ["GET /healthz", "GET /metrics", "GET /api/v1/openapi.json", "GET /api/v1/drive/callback", "GET /api/v1/setup"]
 
         // The table covers the router exactly.
         let routes = Set(store.server.makeRouter().routes.map { "\($0.method) \($0.path)" })

@@ -29,6 +29,7 @@ from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -264,13 +265,23 @@ def test_run_backup_now_shows_progress_then_the_new_row(store, browser):
     browser.sign_in("admin", "/run")
     browser.heading("Run backup now")
     browser.find('input[value="db-full"]').click()
+    # Records every phase the live view shows (it is gone once the job is done).
+    browser.driver.execute_script("""
+        window.phasesSeen = [];
+        new MutationObserver(() => document.querySelectorAll('[data-phase]').forEach((e) => {
+          if (!window.phasesSeen.includes(e.dataset.phase)) window.phasesSeen.push(e.dataset.phase);
+        })).observe(document.body, {subtree: true, childList: true, attributes: true, characterData: true});
+    """)
     browser.driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
     done = browser.find('[data-testid="backup-done"]')
+    phases = browser.driver.execute_script("return window.phasesSeen")
+    assert phases, "the live progress never showed a phase"
     browser.shot("run-backup-done")
     after = {b["id"]: b for b in store.api("/api/v1/backups?limit=500")["items"]}
     new = sorted(set(after) - before)
     assert len(new) == 1 and after[new[0]]["status"] == "succeeded", new
     assert f"Backup {new[0]} is done" in done.text, done.text
+    print(f"     phases shown: {', '.join(phases)}")
     browser.click_text("See it in the list")
     row = browser.find(f'tr.highlight[data-backup-id="{new[0]}"]')
     assert "DB daily" in row.text
@@ -463,10 +474,67 @@ def test_google_drive_connect_and_disconnect(store, browser):
     browser.shot("google-drive-connected")
     browser.go("/")
     browser.wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, '[aria-labelledby="offsite-title"]'), f"Connected as {drive['account']}"))
+    # A backup now also goes to Drive (its copy waits in the outbox, or is there already): the row says so,
+    # and deleting it names that copy.
+    backup = store.backup("db-full")
+    copies = store.api(f"/api/v1/backups/{backup['id']}")["backup"].get("offsite", [])
+    assert [c["destination"] for c in copies] == ["google-drive"], copies
+    browser.go("/backups")
+    row = browser.find(f'tr[data-backup-id="{backup["id"]}"]').text
+    assert "to Google Drive" in row or "on Google Drive" in row, row
+    browser.find(f'button[aria-label="Delete backup {backup["id"]}"]').click()
+    listing = browser.find('dialog[open] [data-testid="deletion-list"]').text
+    assert "its copy on Google Drive" in listing, listing
+    browser.shot("delete-dialog-drive-copy")
+    browser.driver.find_element(By.XPATH, "//dialog//button[normalize-space()='Cancel']").click()
     browser.go("/drive")
     browser.click_text("Disconnect")
     browser.wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".notice-line"), "Google Drive is disconnected"))
     assert store.api("/api/v1/drive")["tokenState"] == "not connected"
+
+
+def test_verify_from_a_row(store, browser):
+    backup = store.backup("db-full")
+    browser.sign_in("admin", "/backups")
+    browser.find(f'button[aria-label="Verify backup {backup["id"]}"]').click()
+    browser.wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".notice-line"), f"Backup {backup['id']} is sound"))
+
+
+def test_every_control_is_labelled_and_the_pages_work_by_keyboard(store, browser):
+    store.backup("db-full")
+    browser.sign_in("admin")
+    unlabelled = """
+        return [...document.querySelectorAll('input, select, textarea, button, a[href]')].filter((e) => {
+          if (e.type === 'hidden' || e.closest('datalist')) return false;
+          const name = (e.getAttribute('aria-label') || (e.labels && [...e.labels].map((l) => l.textContent).join('')) || e.textContent || '').trim();
+          return !name;
+        }).map((e) => e.outerHTML.slice(0, 120));
+    """
+    for path, heading in [("/", "Overview"), ("/backups", "Backups"), ("/run", "Run backup now"), ("/settings", "Settings"),
+                          ("/logs", "Logs"), ("/drive", "Google Drive")]:
+        browser.go(path)
+        browser.heading(heading)
+        browser.find("main h1")
+        if path == "/backups":
+            browser.find("table.backups tbody tr")
+        assert not browser.driver.execute_script(unlabelled), (path, browser.driver.execute_script(unlabelled))
+    # By keyboard alone: Tab to the "Run backup now" page link, Enter, choose with the arrow keys, start with Enter.
+    browser.go("/")
+    browser.heading("Overview")
+    body = browser.driver.find_element(By.TAG_NAME, "body")
+    for _ in range(12):
+        body = browser.driver.switch_to.active_element
+        if body.text == "Run backup now" and body.tag_name == "a":
+            break
+        body.send_keys(Keys.TAB)
+    assert browser.driver.switch_to.active_element.text == "Run backup now"
+    browser.driver.switch_to.active_element.send_keys(Keys.ENTER)
+    browser.heading("Run backup now")
+    radio = browser.find('input[value="db-full"]')
+    radio.send_keys(Keys.ARROW_LEFT)  # db-incremental, before db-full
+    assert browser.find('input[value="db-incremental"]').is_selected()
+    browser.driver.switch_to.active_element.send_keys(Keys.ENTER)  # submits the form
+    browser.find('[data-testid="backup-done"]')
 
 
 TESTS = [v for k, v in list(globals().items()) if k.startswith("test_")]

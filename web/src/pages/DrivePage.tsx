@@ -51,6 +51,16 @@ export function DrivePage() {
       setError(e);
     }
   };
+  const syncNow = async () => {
+    setError(null);
+    try {
+      await send("POST", "/api/v1/drive/sync");
+      setNotice("Copying the waiting backups to Google Drive now.");
+      drive.reload();
+    } catch (e) {
+      setError(e);
+    }
+  };
   const connected = d && d.tokenState !== "not connected";
   const revoked = d?.tokenState === "revoked";
   return (
@@ -68,13 +78,14 @@ export function DrivePage() {
           </p>
           {connected && <p>Folder on Drive: {d.folder}</p>}
           {d.connectedAt && <p>Connected <When at={d.connectedAt} /></p>}
-          {connected && <p>Last verified upload: <When at={d.lastVerifiedUpload} /> · {d.pendingUploads} waiting{d.failedUploads ? ` · ${d.failedUploads} failed` : ""}</p>}
+          {connected && <p>Last verified upload: {d.lastVerifiedUpload ? <When at={d.lastVerifiedUpload} /> : "none yet"} · {d.pendingUploads} waiting{d.failedUploads ? ` · ${d.failedUploads} failed` : ""}</p>}
           {!d.enabled && d.disabledReason && <p className="error-text">{d.disabledReason}</p>}
           <div className="buttons start">
             {(!connected || revoked) && <>
               <button type="button" className="primary" onClick={connectWithCode}>{revoked ? "Reconnect" : "Connect Google Drive"}</button>
               <button type="button" onClick={connectWithDevice}>Use a phone instead</button>
             </>}
+            {connected && !revoked && <button type="button" onClick={syncNow}>Copy waiting backups now</button>}
             {connected && <button type="button" className="danger" onClick={disconnect}>Disconnect</button>}
           </div>
           {opened && (

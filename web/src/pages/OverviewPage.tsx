@@ -11,6 +11,11 @@ export function OverviewPage() {
   const overview = useLoad(() => get<Overview>("/api/v1/overview"), []);
   const recent = useLoad(() => get<Page<Backup>>("/api/v1/backups?limit=500"), []);
   const o = overview.data;
+  // Kept current while it stays open on the office PC: new backups, alerts, and the ages in words.
+  useEffect(() => {
+    const timer = setInterval(() => { overview.reload(); recent.reload(); }, 30_000);
+    return () => clearInterval(timer);
+  }, [overview.reload, recent.reload]);
   return (
     <>
       <h1>Overview</h1>
@@ -84,7 +89,7 @@ function DriveCard({ overview }: { overview: Overview }) {
     <>
       <p>{drive.tokenState === "revoked" ? "Google no longer accepts this connection." : `Connected as ${drive.account ?? "a Google account"}.`}</p>
       {!drive.enabled && drive.disabledReason && <p className="error-text">{drive.disabledReason}</p>}
-      <p>Last verified upload: <When at={drive.lastVerifiedUpload} /></p>
+      <p>Last verified upload: {drive.lastVerifiedUpload ? <When at={drive.lastVerifiedUpload} /> : "none yet"}</p>
       <p>{drive.pendingUploads} waiting{drive.failedUploads ? `, ${drive.failedUploads} failed` : ""}.</p>
       {drive.tokenState === "revoked" && <Link to="/drive" className="button primary">Reconnect</Link>}
     </>
