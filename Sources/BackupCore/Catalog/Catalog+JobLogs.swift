@@ -35,7 +35,7 @@ extension Catalog {
     /// Logs older than this are pruned at start-up and after retention runs.
     public static let jobLogMaxAge: TimeInterval = 90 * 86_400
 
-    private struct Row_: Codable, FetchableRecord, MutablePersistableRecord {
+    private struct JobLogRecord: Codable, FetchableRecord, MutablePersistableRecord {
         static let databaseTableName = "job_log"
         static var databaseColumnDecodingStrategy: DatabaseColumnDecodingStrategy { .convertFromSnakeCase }
         static var databaseColumnEncodingStrategy: DatabaseColumnEncodingStrategy { .convertToSnakeCase }
@@ -64,19 +64,19 @@ extension Catalog {
         guard !lines.isEmpty else { return }
         try database.write { db in
             let filter = Column("owner") == owner && Column("job_id") == jobId
-            var kept = try Row_.filter(filter).fetchCount(db)
+            var kept = try JobLogRecord.filter(filter).fetchCount(db)
             for line in lines {
                 if kept < cap {
-                    var row = Row_(owner: owner, jobId: jobId, at: line.at, level: line.level, message: line.message, phase: line.phase?.rawValue,
+                    var row = JobLogRecord(owner: owner, jobId: jobId, at: line.at, level: line.level, message: line.message, phase: line.phase?.rawValue,
                                    bytesDone: line.bytesDone.map { Int64(clamping: $0) }, bytesTotal: line.bytesTotal.map { Int64(clamping: $0) })
                     try row.insert(db)
                     kept += 1
-                } else if var marker = try Row_.filter(filter && Column("omitted") > 0).fetchOne(db) {
+                } else if var marker = try JobLogRecord.filter(filter && Column("omitted") > 0).fetchOne(db) {
                     marker.omitted += 1
                     marker.at = line.at
                     try marker.update(db)
                 } else {
-                    var marker = Row_(owner: owner, jobId: jobId, at: line.at, level: "warning", message: "", omitted: 1)
+                    var marker = JobLogRecord(owner: owner, jobId: jobId, at: line.at, level: "warning", message: "", omitted: 1)
                     try marker.insert(db)
                 }
             }
@@ -87,7 +87,7 @@ extension Catalog {
     public func jobLog(owner: JobLogOwner, jobId: Int64, minimumLevel: String? = nil, limit: Int = 500, offset: Int = 0) throws
         -> (lines: [JobLogLine], total: Int) {
         try database.read { db in
-            var request = Row_.filter(Column("owner") == owner && Column("job_id") == jobId)
+            var request = JobLogRecord.filter(Column("owner") == owner && Column("job_id") == jobId)
             if let minimumLevel, let index = JobLogLine.levels.firstIndex(of: minimumLevel) {
                 // The "not kept" line always shows: it says the filtered view may be missing lines.
                 request = request.filter(JobLogLine.levels[index...].contains(Column("level")) || Column("omitted") > 0)
@@ -100,12 +100,12 @@ extension Catalog {
 
     /// Whether the catalog holds any log line for the job (jobs from before migration v5 have none).
     public func hasJobLog(owner: JobLogOwner, jobId: Int64) throws -> Bool {
-        try database.read { db in try Row_.filter(Column("owner") == owner && Column("job_id") == jobId).fetchCount(db) > 0 }
+        try database.read { db in try JobLogRecord.filter(Column("owner") == owner && Column("job_id") == jobId).fetchCount(db) > 0 }
     }
 
     /// Removes the log lines written before `cutoff`. - Returns: how many.
     @discardableResult
     public func pruneJobLogs(before cutoff: Date) throws -> Int {
-        try database.write { db in try Row_.filter(Column("at") < cutoff).deleteAll(db) }
+        try database.write { db in try JobLogRecord.filter(Column("at") < cutoff).deleteAll(db) }
     }
 }

@@ -187,7 +187,7 @@ extension Double {
 }
 
 /// The monitors of recent jobs started by this process, by job. Bounded: the oldest finished ones
-/// are forgotten (their records stay in the catalog, and their logs are rebuilt from it).
+/// are forgotten (their records and logs stay in the catalog).
 public final class ProgressHub: Sendable {
     static let capacity = 64
     private let monitors = Locked<(byKey: [JobKey: JobMonitor], order: [JobKey])>(([:], []))
