@@ -1,6 +1,9 @@
 import BackupCore
 import FakeGoogle
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import Testing
 
 /// `caps-backup drive connect --device --json` as a script on a store server runs it, against the fake
@@ -35,10 +38,10 @@ struct DriveConnectCLITests {
     }
 
     /// Runs `drive connect --device --json`; `onFirstLine` acts as the user once the code is printed.
-    func connect(_ config: URL, onFirstLine: @escaping @Sendable ([String: Any]) -> Void) throws -> (status: Int32, lines: [String], stderr: String) {
+    func connect(_ config: URL, device: Bool = true, onFirstLine: @escaping @Sendable ([String: Any]) -> Void) throws -> (status: Int32, lines: [String], stderr: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: CLI.binary)
-        process.arguments = ["drive", "connect", "--device", "--json", "--config", config.path]
+        process.arguments = ["drive", "connect"] + (device ? ["--device"] : []) + ["--json", "--config", config.path]
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
@@ -119,6 +122,31 @@ struct DriveConnectCLITests {
             #expect(result.lines.last?.contains(#""state":"denied""#) == true)
             #expect(result.stderr.contains("Access was refused"))
             #expect(!FileManager.default.fileExists(atPath: root.appendingPathComponent("data/google-drive.json").path))
+        }
+    }
+
+    @Test("code flow: the browser comes back to the command's loopback address with the state it sent; connected")
+    func codeFlow() async throws {
+        let google = FakeGoogle()
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("caps-e2e-drive-\(UUID().uuidString.prefix(6))")
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: root) }
+        try await google.serving { base in
+            let config = try writeConfig(base, in: root, client: FakeOAuth.desktopClient)
+            let result = try await Task.detached {
+                try connect(config, device: false) { first in
+                    guard let url = (first["authorization_url"] as? String).flatMap(URL.init(string:)) else { return }
+                    // The "browser": Google's page redirects to the loopback listener, which answers a page.
+                    URLSession.shared.dataTask(with: url) { _, _, _ in }.resume()
+                }
+            }.value
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(result.lines.last?.contains(#""state":"connected""#) == true)
+            let first = try #require(result.lines.first.flatMap { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: String] })
+            let query = try #require(URLComponents(string: first["authorization_url"] ?? "")?.queryItems)
+            #expect(query.first { $0.name == "code_challenge_method" }?.value == "S256")
+            #expect(query.first { $0.name == "redirect_uri" }?.value?.hasPrefix("http://127.0.0.1:") == true)
+            #expect(try String(contentsOf: root.appendingPathComponent("data/google-drive.json"), encoding: .utf8).contains("store.owner@example.com"))
         }
     }
 }

@@ -122,3 +122,23 @@ struct DriveRouteTests {
         }
     }
 }
+
+@Suite("Drive connect state: single-use, 10 minutes, bound to the admin who started it")
+struct DriveConnectStateTests {
+    @Test func stateIsSingleUseAndExpires() {
+        let clock = DriveTestClock()
+        let connects = DriveConnects(now: { clock.now })
+        let admin = BackupContext.Actor(userId: "admin", stationId: "office-pc", client: "127.0.0.1")
+        let first = GoogleOAuth.CodeRequest(redirectURI: "http://127.0.0.1:8080/api/v1/drive/callback")
+        connects.addCode(first, actor: admin)
+        #expect(connects.takeCode(state: "forged") == nil)
+        let taken = connects.takeCode(state: first.state)
+        #expect(taken?.actor.userId == "admin" && taken?.request.verifier == first.verifier)
+        #expect(connects.takeCode(state: first.state) == nil)
+
+        let late = GoogleOAuth.CodeRequest(redirectURI: first.redirectURI)
+        connects.addCode(late, actor: admin)
+        clock.advance(DriveConnects.lifetime + 1)
+        #expect(connects.takeCode(state: late.state) == nil)
+    }
+}

@@ -22,6 +22,10 @@ public enum AlertEvent: Sendable, Equatable {
     case retentionFailed(BackupError)
     /// The scheduler hit an error; it keeps scheduling (R11.6).
     case schedulerError(String)
+    /// An off-site destination refused our grant (`invalid_grant`): its copies wait until it is reconnected (R11.3).
+    case offsiteDisconnected(destination: String, detail: String)
+    /// An off-site destination is full (Drive's `storageQuotaExceeded`): its copies wait (R11.4).
+    case offsiteQuotaExceeded(destination: String, detail: String)
 
     public var kind: String {
         switch self {
@@ -32,12 +36,14 @@ public enum AlertEvent: Sendable, Equatable {
         case .retentionWouldDeleteAll: "retention-keep-all"
         case .retentionFailed: "retention-failed"
         case .schedulerError: "scheduler-error"
+        case .offsiteDisconnected: "offsite-disconnected"
+        case .offsiteQuotaExceeded: "offsite-quota"
         }
     }
 
     public var severity: AlertSeverity {
         switch self {
-        case .scheduledBackupFailedTwice, .insufficientSpace: .critical
+        case .scheduledBackupFailedTwice, .insufficientSpace, .offsiteDisconnected, .offsiteQuotaExceeded: .critical
         case .backupFailed, .brokenIncrementalChain, .retentionWouldDeleteAll, .retentionFailed, .schedulerError: .warning
         }
     }
@@ -58,6 +64,10 @@ public enum AlertEvent: Sendable, Equatable {
             "Old backups could not be cleaned up; new backups are fine, but the disk may fill up."
         case .schedulerError:
             "The backup scheduler hit an error; it keeps running and will try again."
+        case .offsiteDisconnected(let destination, _):
+            "\(Self.displayName(destination)) is disconnected: reconnect it on the dashboard. Backups are kept on this server and copied off-site once it is reconnected."
+        case .offsiteQuotaExceeded(let destination, _):
+            "\(Self.displayName(destination))'s storage quota is full: off-site copies are paused. Free space in \(Self.displayName(destination)) or buy more storage, then reconnect it on the dashboard. Backups are kept on this server."
         }
     }
 
@@ -69,9 +79,17 @@ public enum AlertEvent: Sendable, Equatable {
         case .brokenIncrementalChain(let id, let detail): id.map { "backup \($0): \(detail)" } ?? detail
         case .retentionWouldDeleteAll: nil
         case .schedulerError(let detail): detail
+        case .offsiteDisconnected(_, let detail), .offsiteQuotaExceeded(_, let detail): detail
         }
     }
 }
+extension AlertEvent {
+    /// How a store manager calls a destination (`google-drive` is "Google Drive").
+    static func displayName(_ destination: String) -> String {
+        destination == "google-drive" ? "Google Drive" : "Off-site destination \"\(destination)\""
+    }
+}
+
 extension BackupKind {
     /// How a store manager calls this kind of backup.
     public var displayName: String {

@@ -40,10 +40,21 @@ extension Catalog {
         try database.write { db in try copy.update(db) }
     }
 
-    /// One pending row per enabled destination that takes `job`'s kind; called inside `complete`, so a
-    /// backup that counts as succeeded always has its outbox rows, and one that does not has none.
+    /// Every copy on one destination, whatever its state, oldest backup first (for reconciling).
+    public func offsiteCopies(on destination: String) throws -> [BackupDestObject] {
+        try database.read { db in try BackupDestObject.filter(Column("destination") == destination).order(Column("job_id")).fetchAll(db) }
+    }
+
+    public func destination(named name: String) throws -> DestinationRecord? {
+        try database.read { db in try DestinationRecord.filter(Column("name") == name).fetchOne(db) }
+    }
+
+    /// One pending row per enabled destination that takes `job`'s kind, when the settings' `uploads` name
+    /// that kind (they decide what goes off-site; a destination's `kinds` can only narrow it). Called inside
+    /// `complete`, so a backup that counts as succeeded always has its outbox rows, and one that does not has none.
     static func enqueueOffsiteCopies(_ db: GRDB.Database, of job: BackupJob) throws -> [BackupDestObject] {
         var queued: [BackupDestObject] = []
+        guard try SettingsStore.uploads(db).copies(job.kind) else { return [] }
         for destination in try DestinationRecord.filter(Column("enabled") == true).fetchAll(db)
         where destination.backupKinds.contains(job.kind) {
             var copy = BackupDestObject(jobId: job.id!, destination: destination.name, createdAt: job.finishedAt ?? job.startedAt)

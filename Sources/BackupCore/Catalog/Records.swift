@@ -65,7 +65,8 @@ public struct BackupManifestRecord: Codable, Sendable, Equatable {
 
 /// Where an off-site copy stands. `pending` rows are the outbox an uploader drains.
 public enum DestObjectStatus: String, Codable, Sendable, CaseIterable {
-    case pending, uploaded, failed, deleted
+    /// `lost`: recorded as uploaded, gone from the destination, and its archive gone from this server too.
+    case pending, uploaded, failed, deleted, lost
 }
 
 /// A checksum with the algorithm that made it: Drive reports MD5, S3 an ETag, a local copy SHA-256.

@@ -93,10 +93,14 @@ public struct DestinationError: Error, CustomStringConvertible, Sendable {
 
     public var kind: Kind
     public var message: String
+    /// A transient error that is a rate limit (429, Drive's 403 `userRateLimitExceeded`): when it outlasts
+    /// the backoff, `RetryingDestination` ends with `.rateLimited`, so the copy waits for the next run.
+    public var isRateLimit: Bool
 
-    public init(_ kind: Kind, _ message: String) {
+    public init(_ kind: Kind, _ message: String, isRateLimit: Bool = false) {
         self.kind = kind
         self.message = message
+        self.isRateLimit = isRateLimit
     }
 
     public var description: String { message }

@@ -5,6 +5,9 @@ import Foundation
 /// left, checked (size, and the checksum when the destination reports SHA-256), and recorded with its
 /// remote id. A failure never touches the local backup: the copy stays pending for the next run with
 /// its attempt counted and its error kept, or becomes `failed` when trying again cannot help.
+/// A revoked grant or a full quota stops the run: the destination is disabled with its reason and one
+/// alert is raised; its copies stay pending until it is reconnected (which enables it again), so no
+/// later run tries, fails and alerts again.
 public struct OffsiteCopier: Sendable {
     public let context: BackupContext
     public let destination: any Destination
@@ -16,15 +19,36 @@ public struct OffsiteCopier: Sendable {
 
     /// - Returns: every copy tried, as recorded afterwards.
     public func copyPending(progress: ProgressHandler? = nil) async throws -> [BackupDestObject] {
+        if let record = try context.catalog.destination(named: destination.name), !record.enabled { return [] }
         var done: [BackupDestObject] = []
         for pending in try context.catalog.pendingCopies(to: destination.name) {
             guard let job = try context.catalog.job(id: pending.jobId), job.status == .succeeded else { continue }
-            done.append(await copy(job, pending, progress: progress))
+            let (copy, stop) = await self.copy(job, pending, progress: progress)
+            done.append(copy)
+            if let stop {
+                try disable(because: stop)
+                break
+            }
         }
         return done
     }
 
-    private func copy(_ job: BackupJob, _ pending: BackupDestObject, progress: ProgressHandler?) async -> BackupDestObject {
+    /// Turns the destination off and raises its one alert (the catalog counts a repeat of the same alert).
+    private func disable(because error: DestinationError) throws {
+        let event: AlertEvent = error.kind == .unauthorized
+            ? .offsiteDisconnected(destination: destination.name, detail: error.message)
+            : .offsiteQuotaExceeded(destination: destination.name, detail: error.message)
+        if var record = try context.catalog.destination(named: destination.name) {
+            record.enabled = false
+            record.disabledReason = event.message
+            try context.catalog.save(record)
+        }
+        try context.catalog.raise(event, at: context.now())
+    }
+
+    /// - Returns: the copy as recorded, and the error when it means the destination cannot take any copy.
+    private func copy(_ job: BackupJob, _ pending: BackupDestObject, progress: ProgressHandler?) async -> (BackupDestObject, DestinationError?) {
+        var stop: DestinationError?
         var copy = pending
         copy.attempts += 1
         copy.lastAttemptAt = context.now()
@@ -50,12 +74,18 @@ public struct OffsiteCopier: Sendable {
             copy.error = nil
         } catch let error as DestinationError {
             copy.error = error.message
-            copy.status = error.isTransient || error.kind == .rateLimited ? .pending : .failed
+            switch error.kind {
+            case .transient, .rateLimited: copy.status = .pending
+            case .unauthorized, .quotaExceeded:
+                copy.status = .pending
+                stop = error
+            case .notFound, .permanent: copy.status = .failed
+            }
         } catch {
             copy.error = BackupError.wrap(error, "The upload failed.").message
             copy.status = .pending
         }
         context.record { try context.catalog.update(copy) }
-        return copy
+        return (copy, stop)
     }
 }

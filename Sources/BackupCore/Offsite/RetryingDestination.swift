@@ -73,7 +73,11 @@ public struct RetryingDestination: Destination {
             do {
                 return try await operation()
             } catch let error as DestinationError {
-                guard case .transient(let retryAfter) = error.kind, attempt < policy.attempts else { throw error }
+                guard case .transient(let retryAfter) = error.kind else { throw error }
+                guard attempt < policy.attempts else {
+                    if error.isRateLimit { throw DestinationError(.rateLimited, error.message) }
+                    throw error
+                }
                 try await sleep(policy.delay(afterAttempt: attempt, retryAfter: retryAfter, random: random()))
                 attempt += 1
             }

@@ -9,6 +9,7 @@ public struct BackupSettings: Codable, Sendable, Equatable {
     public var files = FileBackupSettings()
     public var alerts = AlertSettings()
     public var heartbeat = HeartbeatSettings()
+    public var uploads = UploadSettings()
 
     public init() {}
 
@@ -96,6 +97,27 @@ public struct BackupSettings: Codable, Sendable, Equatable {
         public init(databaseURL: String? = nil, filesURL: String? = nil) {
             self.databaseURL = databaseURL
             self.filesURL = filesURL
+        }
+    }
+
+    /// Which kinds of backup are copied off-site (R5.1): the one place that decides it, read by the outbox
+    /// (`Catalog.enqueueOffsiteCopies`) when a backup succeeds. How many remote copies are kept is
+    /// `retention.remoteKeep`. Hourly incrementals stay on this server by default: 24 uploads a day of
+    /// a chain that is useless without its base.
+    public struct UploadSettings: Codable, Sendable, Equatable {
+        public var dbIncremental = false
+        public var dbFull = true
+        public var files = true
+        public var full = true
+        public init() {}
+
+        public func copies(_ kind: BackupKind) -> Bool {
+            switch kind {
+            case .dbIncremental: dbIncremental
+            case .dbFull: dbFull
+            case .files: files
+            case .full: full
+            }
         }
     }
 

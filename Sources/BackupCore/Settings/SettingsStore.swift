@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 
 /// Reads and writes `BackupSettings` in the catalog. Each section is one row of `backup_settings`
-/// (`schedules`, `retention`, `files`, `alerts`, `heartbeat`); a missing row means that section's defaults, so a
+/// (`schedules`, `retention`, `files`, `alerts`, `heartbeat`, `uploads`); a missing row means that section's defaults, so a
 /// new catalog needs no seeding. Reading is five small rows: cheap enough for every scheduler tick.
 public struct SettingsStore: Sendable {
     public let catalog: Catalog
@@ -20,6 +20,7 @@ public struct SettingsStore: Sendable {
                 case "files": settings.files = try Self.decoder.decode(BackupSettings.FileBackupSettings.self, from: data)
                 case "alerts": settings.alerts = try Self.decoder.decode(BackupSettings.AlertSettings.self, from: data)
                 case "heartbeat": settings.heartbeat = try Self.decoder.decode(BackupSettings.HeartbeatSettings.self, from: data)
+                case "uploads": settings.uploads = try Self.decoder.decode(BackupSettings.UploadSettings.self, from: data)
                 default: continue
                 }
             }
@@ -33,7 +34,7 @@ public struct SettingsStore: Sendable {
         guard errors.isEmpty else { throw SettingsValidationError(errors: errors) }
         let sections: [(String, any Encodable)] = [
             ("schedules", settings.schedules), ("retention", settings.retention), ("files", settings.files), ("alerts", settings.alerts),
-            ("heartbeat", settings.heartbeat),
+            ("heartbeat", settings.heartbeat), ("uploads", settings.uploads),
         ]
         try catalog.database.write { db in
             for (key, value) in sections {
@@ -41,6 +42,13 @@ public struct SettingsStore: Sendable {
                 try row.upsert(db)
             }
         }
+    }
+
+    /// The `uploads` section, read inside a transaction the caller holds (the outbox is written in the one
+    /// that marks a backup succeeded).
+    static func uploads(_ db: GRDB.Database) throws -> BackupSettings.UploadSettings {
+        guard let row = try BackupSetting.fetchOne(db, key: "uploads") else { return BackupSettings.UploadSettings() }
+        return try decoder.decode(BackupSettings.UploadSettings.self, from: Data(row.value.utf8))
     }
 
     static let decoder = JSONDecoder()
