@@ -330,8 +330,14 @@ def test_settings_change_persists_and_moves_the_next_run(store, browser):
     before = next((r["at"] for r in store.api("/api/v1/overview")["nextRuns"] if r["kind"] == "db-full"), None)
     hour.clear()
     hour.send_keys(str(new_hour))
+    # Which kinds go to Google Drive: hourlies too, now.
+    uploads_before = store.api("/api/v1/settings")["uploads"]["dbIncremental"]
+    toggle = browser.find("#setting-uploads-dbIncremental")
+    browser.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", toggle)  # not under the sticky Save bar
+    toggle.click()
     browser.driver.find_element(By.XPATH, "//button[normalize-space()='Save settings']").click()
     saved = browser.find('[data-testid="settings-saved"]')
+    assert store.api("/api/v1/settings")["uploads"]["dbIncremental"] == (not uploads_before)
     after = next(r["at"] for r in store.api("/api/v1/overview")["nextRuns"] if r["kind"] == "db-full")
     assert after != before, (before, after)
     assert store.api("/api/v1/settings")["schedules"]["dbFull"]["hour"] == new_hour

@@ -139,8 +139,8 @@ export interface Settings {
   files: { excludes: string[] };
   alerts: { webhookURL?: string | null };
   heartbeat: { databaseURL?: string | null; filesURL?: string | null };
-  /** Which kinds go to Google Drive (being added by another helper). */
-  uploads?: Record<string, unknown>;
+  /** Which kinds are copied off-site. */
+  uploads?: { dbIncremental: boolean; dbFull: boolean; files: boolean; full: boolean };
 }
 
 export interface FieldError { field: string; message: string }

@@ -5,6 +5,14 @@ import { kindLabel } from "../format";
 import type { FieldError, Overview, Settings } from "../types";
 import { ErrorBox, Field, When } from "../parts/common";
 
+/** The settings' `uploads` keys in the dashboard's words. */
+const uploadLabels: Record<string, string> = {
+  dbIncremental: "DB hourly (each needs its chain: usually kept here only)",
+  dbFull: "DB daily",
+  files: "Files (weekly)",
+  full: "Full (monthly)",
+};
+
 const weekdays = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
 
 type Path = (string | number)[];
@@ -141,8 +149,9 @@ export function SettingsPage() {
         </Section>
         {uploads && typeof uploads === "object" && (
           <Section title="Copied to Google Drive">
+            <p className="muted">Which backups are copied to Google Drive once it is connected.</p>
             {Object.entries(uploads).filter(([, v]) => typeof v === "boolean").map(([k]) => (
-              <div key={k}>{toggle(["uploads", k], kindLabel(k))}</div>
+              <div key={k}>{toggle(["uploads", k], uploadLabels[k] ?? k)}</div>
             ))}
           </Section>
         )}
