@@ -216,6 +216,7 @@ class Browser:
         height = self.driver.execute_script("return document.documentElement.scrollHeight")
         width = self.driver.execute_script("return window.outerWidth")
         self.driver.set_window_size(width, max(1000, min(height + 120, 4000)))
+        self.driver.execute_script("window.scrollTo(0, 0)")
         self.driver.save_screenshot(os.path.join(SHOTS, f"{name}.png"))
 
     def quit(self):

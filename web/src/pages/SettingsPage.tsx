@@ -150,8 +150,8 @@ export function SettingsPage() {
         {uploads && typeof uploads === "object" && (
           <Section title="Copied to Google Drive">
             <p className="muted">Which backups are copied to Google Drive once it is connected.</p>
-            {Object.entries(uploads).filter(([, v]) => typeof v === "boolean").map(([k]) => (
-              <div key={k}>{toggle(["uploads", k], uploadLabels[k] ?? k)}</div>
+            {Object.keys(uploadLabels).filter((k) => typeof (uploads as Record<string, unknown>)[k] === "boolean").map((k) => (
+              <div key={k}>{toggle(["uploads", k], uploadLabels[k])}</div>
             ))}
           </Section>
         )}
