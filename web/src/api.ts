@@ -99,11 +99,12 @@ export interface StreamEvent { event: string; data: unknown }
  * `onEvent` for each event until the server closes the stream or `signal` aborts it.
  */
 export async function readEvents(path: string, onEvent: (event: StreamEvent) => void, signal?: AbortSignal,
-                                 headers: Record<string, string> = authHeaders()): Promise<void> {
-  const response = await fetch(path, { headers: { ...headers, Accept: "text/event-stream" }, signal, cache: "no-store" });
+                                 headers?: Record<string, string>): Promise<void> {
+  const response = await fetch(path, { headers: { ...(headers ?? authHeaders()), Accept: "text/event-stream" }, signal, cache: "no-store" });
   if (!response.ok) {
     const error = await errorFrom(response);
-    if (response.status === 401 || response.status === 403) authListener(error);
+    // Only the sign-in's own refusals end the session; other credentials (the setup code) are the caller's.
+    if (!headers && (response.status === 401 || response.status === 403)) authListener(error);
     throw error;
   }
   if (!response.body) throw new ApiError(0, "stream", "This browser cannot read the live progress.");

@@ -63,7 +63,10 @@ export function WizardPage({ storeName, onDone }: { storeName?: string; onDone: 
     xhr.send(file);
   };
 
-  const end = job.end;
+  // A restore that ends before its progress is asked for has already used up the setup code: the
+  // server's "already set up" is then the success.
+  const setUpMeanwhile = job.error instanceof ApiError && job.error.code === "setup_done";
+  const end: Restore | null = job.end ?? (setUpMeanwhile ? { id: restoreId ?? 0, status: "succeeded", sourceName: "", targetPath: "", startedAt: "" } : null);
   return (
     <main className="wizard" id="main">
       <h1>Bring back {storeName ?? "this store"} from a backup</h1>
@@ -91,7 +94,7 @@ export function WizardPage({ storeName, onDone }: { storeName?: string; onDone: 
           <button type="submit" className="primary" disabled={!file || sent !== null}>Restore</button>
         </form>
       )}
-      {restoreId !== null && !end && <><ProgressView update={job.update} label="Restore progress" /><ErrorBox error={job.error} /></>}
+      {restoreId !== null && !end && <><ProgressView update={job.update} label="Restore progress" /><ErrorBox error={setUpMeanwhile ? null : job.error} /></>}
       {end && end.status === "succeeded" && (
         <div role="status"><p className="success">The store is restored. The backups start on their schedule.</p>
           <button type="button" className="primary" onClick={onDone}>Open the overview</button></div>
