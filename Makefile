@@ -5,21 +5,27 @@ BIN_RELEASE := .build/release/caps-backup
 DEMO_DIR ?= demo-store
 DEMO_SIZE_MB ?= 50
 
-.PHONY: deps build release test demo bench clean
+.PHONY: deps web build release test demo bench clean
 
 deps:
 	@scripts/install-deps.sh
 
-build: deps
+# The dashboard: `tsc --noEmit` (strict), then the esbuild bundle into the Server target's resources
+# (Sources/Server/Resources/web, git-ignored), so every swift build below embeds a fresh one.
+web: deps
+	web/build.sh
+
+build: web
 	swift build
 
-release: deps
+release: web
 	swift build -c release --product caps-backup
 
-test: deps
+test: web
 	swift build --build-tests
 	CAPS_BACKUP_BIN=$(CURDIR)/$(BIN_DEBUG) swift test --skip-build
 	python3 tests/api/run_schemathesis.py --bin $(BIN_DEBUG) --st .build-venv/bin/st
+	.build-venv/bin/python tests/browser/run_browser_tests.py --bin $(BIN_DEBUG)
 
 demo: release
 	@[ -f $(DEMO_DIR)/pos.db ] || $(BIN_RELEASE) demo seed --dir $(DEMO_DIR) --size-mb $(DEMO_SIZE_MB)
@@ -33,6 +39,7 @@ bench: release
 	python3 bench/overview_bench.py --bin $(BIN_RELEASE) --out docs/benchmarks.md
 	swift build -c release --product fake-google
 	python3 bench/drive_upload_bench.py --bin $(BIN_RELEASE) --fake $(dir $(BIN_RELEASE))fake-google --md docs/benchmarks.md
+	.build-venv/bin/python bench/dashboard_bench.py --bin $(BIN_RELEASE) --out docs/benchmarks.md
 
 clean:
 	rm -rf .build

@@ -61,7 +61,8 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
-            resources: [.copy("Resources/openapi.json")]),
+            // Resources/web: the dashboard, bundled from web/ by `make web` (git-ignored, rebuilt by make).
+            resources: [.copy("Resources/openapi.json"), .copy("Resources/web")]),
         .executableTarget(
             name: "caps-backup",
             dependencies: [

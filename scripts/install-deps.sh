@@ -2,7 +2,11 @@
 # Installs the Debian packages caps-backup needs to build, test and benchmark.
 # Idempotent and quick when everything is present: apt runs only for what is missing.
 set -euo pipefail
-packages=(libsqlite3-dev libdeflate-dev sqlite3 zip unzip gzip pigz restic python3 python3-venv time)
+packages=(libsqlite3-dev libdeflate-dev sqlite3 zip unzip gzip pigz restic python3 python3-venv time
+          # the dashboard (web/): React and TypeScript from Debian, bundled by esbuild, no npm
+          node-react node-react-dom node-typescript node-csstype node-prop-types esbuild
+          # the browser tests (tests/browser/) and the dashboard benchmark
+          chromium chromium-driver)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -24,4 +28,11 @@ if ! "$venv/bin/st" --version 2>/dev/null | grep -qx "st, version $schemathesis_
   echo "installing schemathesis $schemathesis_version into .build-venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$schemathesis_version"
+fi
+
+# Selenium (PyPI) drives Debian's chromium through its chromedriver in the browser tests, in the same venv.
+selenium_version=4.27.1
+if ! "$venv/bin/python" -c "import selenium, sys; sys.exit(selenium.__version__ != '$selenium_version')" 2>/dev/null; then
+  echo "installing selenium $selenium_version into .build-venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "selenium==$selenium_version"
 fi

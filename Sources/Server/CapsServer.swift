@@ -21,6 +21,7 @@ import ServiceLifecycle
 ///     Monitoring/  /healthz and /metrics
 ///     OpenAPI/     the API's description (Resources/openapi.json), served at /api/v1/openapi.json
 ///     Demo/        the demo login page (serve --demo)
+///     Web/         the dashboard (built from web/ into Resources/web) at / and its pages
 ///     Support/     JSON, blocking work off the cooperative pool, catalog queries
 public struct CapsServer: Sendable {
     public let configuration: ServerConfiguration
@@ -65,7 +66,7 @@ public struct CapsServer: Sendable {
         coordinator = JobCoordinator(context: context)
         services = APIServices(context: context, coordinator: coordinator, configuration: configuration, verifier: verifier,
                                auditor: Auditor(catalog: context.catalog, now: context.now, logger: logger),
-                               openAPI: try OpenAPIDocument.load(), logger: logger,
+                               openAPI: try OpenAPIDocument.load(), dashboard: DashboardAssets(), logger: logger,
                                tickets: DownloadTickets(now: context.now),
                                setup: try SetupGate(context: context, storeName: configuration.storeName, logger: logger),
                                drive: DriveServices(context: context, configuration: configuration))
@@ -78,6 +79,7 @@ public struct CapsServer: Sendable {
         router.add(middleware: SecurityHeadersMiddleware())
         router.add(middleware: ErrorMiddleware(routes: table))
         router.add(middleware: RequestGuardMiddleware(configuration: configuration))
+        router.add(middleware: DashboardMiddleware(assets: services.dashboard))
 
         MonitoringRoutes(services: services).register(on: router)
         OpenAPIRoutes(services: services).register(on: router)
@@ -161,6 +163,7 @@ struct APIServices: Sendable {
     let verifier: JWTVerifier
     let auditor: Auditor
     let openAPI: ByteBuffer
+    let dashboard: DashboardAssets
     let logger: Logger
     let tickets: DownloadTickets
     let setup: SetupGate

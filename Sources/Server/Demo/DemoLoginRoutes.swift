@@ -43,27 +43,26 @@ struct DemoLoginRoutes {
         var expiresAt: Date
     }
 
+    /// The page hands the token to the dashboard as the POS does, in the address's fragment
+    /// (`/#token=…`: never sent to a server, never in an access log); the dashboard moves it to
+    /// sessionStorage and out of the address bar.
     static let page = """
         <!doctype html>
         <html lang="en"><head><meta charset="utf-8"><title>caps-backup demo sign-in</title>
         <style>body{font:16px system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem}
-        button{font-size:1rem;padding:.5rem 1rem;margin-right:.5rem}textarea{width:100%;height:6rem}</style></head>
+        button{font-size:1rem;padding:.5rem 1rem;margin-right:.5rem}</style></head>
         <body>
         <h1>caps-backup demo</h1>
-        <p>In a store the POS signs users in. Here, pick a demo user:</p>
+        <p>In a store the POS signs users in and opens the dashboard. Here, pick a demo user:</p>
         <p><button data-user="admin">admin (MANAGE_SETTINGS)</button><button data-user="cashier">cashier (no permission)</button></p>
-        <p id="who"></p>
-        <textarea id="token" readonly placeholder="the bearer token appears here"></textarea>
-        <p>Try: <code id="curl">curl -H "Authorization: Bearer $TOKEN" http://HOST/api/v1/overview</code></p>
+        <p id="who" role="status"></p>
+        <p>For curl, <code>POST /login</code> with <code>{"user":"admin"}</code> answers the token as JSON.</p>
         <script>
         for (const b of document.querySelectorAll("button")) b.onclick = async () => {
           const r = await fetch("/login", {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify({user: b.dataset.user})});
           const j = await r.json();
           if (!r.ok) { document.getElementById("who").textContent = j.error.message; return; }
-          localStorage.setItem("caps-backup-token", j.token);
-          document.getElementById("token").value = j.token;
-          document.getElementById("who").textContent = `Signed in as ${j.user} until ${j.expiresAt}; the token is stored for the dashboard.`;
-          document.getElementById("curl").textContent = `curl -H "Authorization: Bearer ${j.token}" ${location.origin}/api/v1/overview`;
+          location.assign("/#token=" + encodeURIComponent(j.token));
         };
         </script>
         </body></html>

@@ -8,18 +8,9 @@ import Hummingbird
 enum OpenAPIDocument {
     static let resourceName = "openapi"
 
-    /// SwiftPM puts resources in `caps-backup_Server.resources/` next to the executable; an
-    /// installation copies that folder with the binary (see deploy/). Looked up here first so a
-    /// missing folder is a clear start-up error rather than the accessor's crash.
+    /// A missing resources folder is a clear start-up error rather than the accessor's crash.
     static func load() throws -> ByteBuffer {
-        let executable = (Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])).resolvingSymlinksInPath()
-        let besideExecutable = executable.deletingLastPathComponent().appendingPathComponent("caps-backup_Server.resources/openapi.json")
-        let url: URL
-        if FileManager.default.fileExists(atPath: besideExecutable.path) {
-            url = besideExecutable
-        } else if let bundled = Bundle.module.url(forResource: resourceName, withExtension: "json") {
-            url = bundled
-        } else {
+        guard let url = ServerResources.url(resourceName, withExtension: "json") else {
             throw BackupError(.configuration, "The API description openapi.json is missing; install caps-backup_Server.resources next to the caps-backup binary.")
         }
         return ByteBuffer(bytes: try Data(contentsOf: url))
