@@ -33,8 +33,14 @@ public final class FakeGoogle: Sendable {
             onServerRunning: { channel in
                 await onRunning(URL(string: "http://\(host):\(channel.localAddress?.port ?? port)")!)
             })
-        try await application.runService(gracefulShutdownSignals: [])
+        // Handlers run on threads of their own, not on the cooperative pool (as wide as the cores): a test
+        // process whose synchronous tests hold the pool would otherwise starve the fake, and its clients time out.
+        try await withTaskExecutorPreference(FakeGoogle.executor) {
+            try await application.runService(gracefulShutdownSignals: [])
+        }
     }
+
+    static let executor = DispatchTaskExecutor(label: "fake-google")
 
     /// Runs `body` with a fake Google serving on a free loopback port, and stops it afterwards.
     public func serving<T: Sendable>(_ body: @Sendable (URL) async throws -> T) async throws -> T {
@@ -96,5 +102,18 @@ public final class FakeLocked<Value: Sendable>: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         return try body(&value)
+    }
+}
+
+/// Runs tasks on a concurrent dispatch queue, whose threads are not bounded by the core count.
+final class DispatchTaskExecutor: TaskExecutor, @unchecked Sendable {
+    private let queue: DispatchQueue
+
+    init(label: String) { queue = DispatchQueue(label: label, attributes: .concurrent) }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        let executor = asUnownedTaskExecutor()
+        queue.async { job.runSynchronously(on: executor) }
     }
 }

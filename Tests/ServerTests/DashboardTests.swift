@@ -172,6 +172,9 @@ struct BackupActionTests {
     @Test func theListShowsOffsiteStateAndChainsAndThePreviewSaysWhatGoes() async throws {
         let store = try TestStore()
         try store.catalog.save(DestinationRecord(name: "google-drive", kinds: [.dbFull, .dbIncremental], createdAt: Date()))
+        var settings = try SettingsStore(catalog: store.catalog).load()
+        settings.uploads.dbIncremental = true  // hourlies stay on this server unless the settings send them
+        try SettingsStore(catalog: store.catalog).save(settings)
         let base = try DatabaseBackupJob(context: store.context, kind: .dbIncremental).run(trigger: .manual)
         let next = try DatabaseBackupJob(context: store.context, kind: .dbIncremental).run(trigger: .manual)
         let full = try store.backup()
