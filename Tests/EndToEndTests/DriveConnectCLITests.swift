@@ -37,6 +37,17 @@ struct DriveConnectCLITests {
         return url
     }
 
+    /// One test's world: a fake Google on loopback (device codes polled every second) and a store folder
+    /// whose config file points at it, removed afterwards.
+    func withGoogle(client: FakeOAuth.Client, _ body: @Sendable (FakeGoogle, _ root: URL, _ config: URL) async throws -> Void) async throws {
+        let google = FakeGoogle()
+        google.oauth.setDeviceCodes(lifetime: 600, interval: 1)
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("caps-e2e-drive-\(UUID().uuidString.prefix(6))")
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: root) }
+        try await google.serving { base in try await body(google, root, try writeConfig(base, in: root, client: client)) }
+    }
+
     /// Runs `drive connect --device --json`; `onFirstLine` acts as the user once the code is printed.
     func connect(_ config: URL, device: Bool = true, onFirstLine: @escaping @Sendable ([String: Any]) -> Void) throws -> (status: Int32, lines: [String], stderr: String) {
         let process = Process()
@@ -64,13 +75,7 @@ struct DriveConnectCLITests {
 
     @Test("connected: a first JSON line with the URL and code, a last one with the account; status shows it; no token printed")
     func connected() async throws {
-        let google = FakeGoogle()
-        google.oauth.setDeviceCodes(lifetime: 600, interval: 1)
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("caps-e2e-drive-\(UUID().uuidString.prefix(6))")
-        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: root) }
-        try await google.serving { base in
-            let config = try writeConfig(base, in: root, client: FakeOAuth.deviceClient)
+        try await withGoogle(client: FakeOAuth.deviceClient) { google, root, config in
             let result = try await offPool {
                 try connect(config) { first in
                     if let code = first["user_code"] as? String { google.oauth.approveDevice(userCode: code) }
@@ -106,13 +111,7 @@ struct DriveConnectCLITests {
 
     @Test("denied: exit code 3, a last JSON line saying so, nothing saved")
     func denied() async throws {
-        let google = FakeGoogle()
-        google.oauth.setDeviceCodes(lifetime: 600, interval: 1)
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("caps-e2e-drive-\(UUID().uuidString.prefix(6))")
-        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: root) }
-        try await google.serving { base in
-            let config = try writeConfig(base, in: root, client: FakeOAuth.deviceClient)
+        try await withGoogle(client: FakeOAuth.deviceClient) { google, root, config in
             let result = try await offPool {
                 try connect(config) { first in
                     if let code = first["user_code"] as? String { google.oauth.denyDevice(userCode: code) }
@@ -127,12 +126,7 @@ struct DriveConnectCLITests {
 
     @Test("code flow: the browser comes back to the command's loopback address with the state it sent; connected")
     func codeFlow() async throws {
-        let google = FakeGoogle()
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("caps-e2e-drive-\(UUID().uuidString.prefix(6))")
-        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: root) }
-        try await google.serving { base in
-            let config = try writeConfig(base, in: root, client: FakeOAuth.desktopClient)
+        try await withGoogle(client: FakeOAuth.desktopClient) { google, root, config in
             let result = try await offPool {
                 try connect(config, device: false) { first in
                     guard let url = (first["authorization_url"] as? String).flatMap(URL.init(string:)) else { return }
@@ -152,16 +146,10 @@ struct DriveConnectCLITests {
 
     @Test("sync uploads the pending copy (one JSON record per object), list matches it, download fetches it byte-identical, restore takes it from Drive when the local archive is gone")
     func syncListDownloadRestore() async throws {
-        let google = FakeGoogle()
-        google.oauth.setDeviceCodes(lifetime: 600, interval: 1)
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("caps-e2e-drive-\(UUID().uuidString.prefix(6))")
-        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: root) }
-        let pos = root.appendingPathComponent("pos.db")
-        try SQLiteConnection(path: pos.path, mode: .create)
-            .execute("PRAGMA journal_mode=WAL; CREATE TABLE sale(id INTEGER PRIMARY KEY, note TEXT); INSERT INTO sale(note) VALUES ('first'), ('second');")
-        try await google.serving { base in
-            let config = try writeConfig(base, in: root, client: FakeOAuth.deviceClient)
+        try await withGoogle(client: FakeOAuth.deviceClient) { google, root, config in
+            let pos = root.appendingPathComponent("pos.db")
+            try SQLiteConnection(path: pos.path, mode: .create)
+                .execute("PRAGMA journal_mode=WAL; CREATE TABLE sale(id INTEGER PRIMARY KEY, note TEXT); INSERT INTO sale(note) VALUES ('first'), ('second');")
             let store = ["--config", config.path, "--pos-db", pos.path]
             let connected = try await offPool {
                 try connect(config) { first in

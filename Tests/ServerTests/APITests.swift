@@ -83,6 +83,10 @@ struct APITests {
             mistyped["retention"] = (mistyped["retention"] as! [String: Any]).merging(["keepDaily": "seven"]) { $1 }
             let mistypedResponse = try await put(mistyped)
             #expect(mistypedResponse.status == 400 && mistypedResponse.errorMessage?.contains("retention.keepDaily") == true)
+            var nullUploads = try JSONSerialization.jsonObject(with: current.body) as! [String: Any]
+            nullUploads["uploads"] = NSNull()  // left out keeps the defaults; null is not an object
+            let nullResponse = try await put(nullUploads)
+            #expect(nullResponse.status == 400 && nullResponse.errorMessage?.contains("uploads") == true, "\(nullResponse.text)")
             for body in ["{", "[]", "null", "", "{\"schedules\": 1}"] {
                 let response = try await http.request("PUT", "/api/v1/settings", token: Tokens.admin, body: .data(Data(body.utf8), contentType: "application/json"))
                 #expect(response.status == 400, "\(body)")

@@ -23,6 +23,10 @@ public struct BackupSettings: Codable, Sendable, Equatable {
         files = try container.decode(FileBackupSettings.self, forKey: .files)
         alerts = try container.decode(AlertSettings.self, forKey: .alerts)
         heartbeat = try container.decode(HeartbeatSettings.self, forKey: .heartbeat)
+        // Left out: the defaults. Given as null: refused, like any other section (the API document says an object).
+        if container.contains(.uploads), try container.decodeNil(forKey: .uploads) {
+            throw DecodingError.valueNotFound(UploadSettings.self, .init(codingPath: [CodingKeys.uploads], debugDescription: "uploads is null"))
+        }
         uploads = try container.decodeIfPresent(UploadSettings.self, forKey: .uploads) ?? UploadSettings()
     }
 
