@@ -34,7 +34,7 @@ let package = Package(
                 "CLibDeflate",
                 "CSQLiteShims",
             ]),
-        // Where archives are copied off this server: one folder per backend (Local/, InMemory/; Google Drive next),
+        // Where archives are copied off this server: one folder per backend (Local/, InMemory/, GoogleDrive/),
         // each behind BackupCore's `Destination` protocol and checked by one contract suite.
         .target(name: "Destinations", dependencies: [
             "BackupCore", .product(name: "Crypto", package: "swift-crypto"),
