@@ -29,12 +29,13 @@ struct ListCommand: ParsableCommand {
         }
         let jobs = try context.catalog.jobs(kind: kind, limit: limit)
         let copies = try context.catalog.offsiteCopies(ofJobs: jobs.compactMap(\.id))
+        let chains = try context.catalog.chainMembership(of: jobs.filter { $0.kind == .dbIncremental }.compactMap(\.id))
         if output.json { return try Output.json(jobs.map { ListedBackup(job: $0, offsite: copies[$0.id ?? 0] ?? []) }) }
         if jobs.isEmpty { return print("No backups yet. Run: caps-backup backup --kind db-full") }
         print(Table(["ID", "KIND", "BUILDS ON", "STATUS", "OFF-SITE", "STARTED (local)", "TOOK", "SIZE", "SHA-256", "PATH / ERROR"],
                     jobs.map { job in
                         let took = job.finishedAt.map { String(format: "%.1fs", $0.timeIntervalSince(job.startedAt)) } ?? "-"
-                        return [String(job.id ?? 0), job.kind.rawValue, chainDescription(job, context), job.status.rawValue,
+                        return [String(job.id ?? 0), job.kind.rawValue, chainDescription(job, chains: chains), job.status.rawValue,
                                 offsiteDescription(copies[job.id ?? 0] ?? []), Output.localTime(job.startedAt), took,
                                 job.size.map { ByteCount.format($0) } ?? "-", job.sha256.map { String($0.prefix(12)) } ?? "-",
                                 job.status == .failed ? (job.error ?? "") : (job.path ?? "")]
@@ -66,17 +67,12 @@ private func offsiteDescription(_ copies: [BackupDestObject]) -> String {
     }.joined(separator: ", ")
 }
 
-/// "12 ← base 3": an incremental's parent and the base its chain starts from.
-private func chainDescription(_ job: BackupJob, _ context: BackupContext) -> String {
+/// "12 ← base 3": an incremental's parent and the base its chain starts from (`Catalog.chainMembership`).
+private func chainDescription(_ job: BackupJob, chains: [Int64: (baseId: Int64, position: Int)]) -> String {
     guard job.kind == .dbIncremental else { return "-" }
     guard let parent = job.parentId else { return "base (all pages)" }
-    var root = parent
-    var steps = 0
-    while steps < 10_000, let link = try? context.catalog.job(id: root), let next = link.parentId {
-        root = next
-        steps += 1
-    }
-    return root == parent ? "base \(root)" : "\(parent) ← base \(root)"
+    guard let base = chains[job.id ?? 0]?.baseId else { return "\(parent)" }
+    return base == parent ? "base \(base)" : "\(parent) ← base \(base)"
 }
 
 /// Left-aligned text columns.

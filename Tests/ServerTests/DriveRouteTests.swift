@@ -86,6 +86,8 @@ struct DriveRouteTests {
             let audit = try store.auditRows()
             let connect = try #require(audit.first { $0.action == "drive.connect" })
             #expect(connect.userId == "admin" && connect.outcome == "succeeded")
+            let reconcile = try #require(audit.first { $0.action == "drive.reconcile" })
+            #expect(reconcile.userId == "admin" && reconcile.detail?.hasPrefix("matched 1,") == true)
             #expect(audit.filter { $0.action == "drive.callback" && $0.outcome == "rejected" }.count == 2)
             // No token in any audit row.
             let tokenFile = try String(contentsOf: GoogleTokenStore(dataDirectory: store.context.dataDirectory).tokenFile, encoding: .utf8)

@@ -103,12 +103,17 @@ struct DriveRoutes {
             drive.uploads.signal()
             return try JSON.response(SyncQueued(queued: true), status: .accepted)
         })
-        api.get("/drive/remote") { _, _ in
+        // Audited: reconciling updates the off-site records it finds lost or changed.
+        api.get("/drive/remote", use: services.auditor.audited("drive.reconcile") { _, _, note in
+            note.target = GoogleDriveConnector.destinationName
             guard let destination = drive.uploads.destination() else {
                 throw APIError(.conflict, "not_connected", "Google Drive is not connected, so its folder cannot be compared with the catalog.")
             }
-            return try JSON.response(try await Reconciler(context: services.context, destination: destination).reconcile())
-        }
+            let report = try await Reconciler(context: services.context, destination: destination).reconcile()
+            note.detail = "matched \(report.matched.count), remote only \(report.remoteOnly.count), "
+                + "local only \(report.localOnly.count), mismatched \(report.mismatched.count)"
+            return try JSON.response(report)
+        })
         api.post("/drive/disconnect", use: services.auditor.audited("drive.disconnect") { _, context, note in
             note.target = GoogleDriveConnector.destinationName
             let actor = try context.actor()
