@@ -69,7 +69,7 @@ public struct CapsServer: Sendable {
                                openAPI: try OpenAPIDocument.load(), dashboard: DashboardAssets(), logger: logger,
                                tickets: DownloadTickets(now: context.now),
                                setup: try SetupGate(context: context, storeName: configuration.storeName, logger: logger),
-                               drive: DriveServices(context: context, configuration: configuration))
+                               drive: DriveServices(context: context, configuration: configuration, hub: coordinator.hub))
     }
 
     /// Every route, in one place. The route table test walks `router.routes`.

@@ -38,6 +38,56 @@ struct DriveUploadServiceTests {
         }
     }
 
+    @Test("each copy is on the event stream: upload steps up to its size, then the backup with its copy uploaded; its log keeps the copy")
+    func copyProgressOnTheEventStream() async throws {
+        let store = try TestStore()
+        try store.catalog.save(DestinationRecord(name: "memory", kinds: BackupKind.allCases, createdAt: Date()))
+        let job = try store.backup()
+        let size = UInt64(try #require(job.size))
+        let notCopied = try store.backup()
+        try store.catalog.offsiteCopies(of: notCopied.id!).forEach { var c = $0; c.status = .uploaded; try store.catalog.update(c) }
+        let progress = UploadProgress(hub: store.server.coordinator.hub, context: store.context)
+        // What the Drive status would name as being copied, seen from inside the copy and after it.
+        let current = Locked<[Int64?]>([])
+        let inner = progress.observer
+        let observer = OffsiteCopier.Observer(begin: { job, copy in
+            let handler = inner.begin(job, copy)
+            current.withLock { $0.append(progress.current) }
+            return handler
+        }, end: { job, copy in
+            inner.end(job, copy)
+            current.withLock { $0.append(progress.current) }
+        })
+        let service = DriveUploadService(context: store.context, destination: { InMemoryDestination(name: "memory") }, observer: observer)
+        #expect(await service.drain().map(\.status) == [.uploaded])
+        #expect(current.current == [job.id!, nil])
+
+        try await store.run { http in
+            let response = try await http.get("/api/v1/backups/\(job.id!)/upload-progress", token: Tokens.admin)
+            #expect(response.status == 200 && response.header("Content-Type") == "text/event-stream")
+            let log = ProgressTests.EventLog()
+            log.feed(Data(response.text.utf8))
+            let events = log.snapshot
+            let updates = try events.filter { $0.name == "progress" }.map { try Manifest.decoder.decode(ProgressUpdate.self, from: $0.data) }
+            #expect(!updates.isEmpty && updates.allSatisfy { $0.phase == .upload && $0.bytesTotal == size })
+            #expect(updates.last?.bytesDone == size)
+            #expect(events.map(\.name).last == "end" && events.filter { $0.name == "end" }.count == 1)
+            let end = try Manifest.decoder.decode(BackupView.self, from: events.last!.data)
+            #expect(end.id == job.id && end.offsite?.map(\.status) == [.uploaded])
+
+            // No attempt made here: the backup's state at once, no steps.
+            let none = try await http.get("/api/v1/backups/\(notCopied.id!)/upload-progress", token: Tokens.admin)
+            #expect(none.status == 200 && !none.text.contains("event: progress") && none.text.contains("event: end"))
+            #expect(try await http.get("/api/v1/backups/999999/upload-progress", token: Tokens.admin).status == 404)
+
+            // The backup's own log says when and how its copy was made (kept in the catalog, so after a restart too).
+            let lines = try await http.get("/api/v1/backups/\(job.id!)/logs", token: Tokens.admin).json()["items"] as? [[String: Any]] ?? []
+            let messages = lines.compactMap { $0["message"] as? String }
+            #expect(messages.contains("Off-site copy to memory started (attempt 1)"))
+            #expect(messages.contains { $0.hasPrefix("Off-site copy to memory uploaded and verified (attempt 1, ") })
+        }
+    }
+
     @Test("not connected: nothing is tried and the copies stay pending")
     func notConnected() async throws {
         let store = try TestStore()

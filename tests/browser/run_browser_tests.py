@@ -500,6 +500,50 @@ def test_google_drive_connect_and_disconnect(store, browser):
     assert store.api("/api/v1/drive")["tokenState"] == "not connected"
 
 
+def connect_drive_by_api(store):
+    """Connects the store's Drive without a browser: the fake's consent page approves and redirects to the
+    store's callback, which urllib follows."""
+    started = json.loads(store.call("POST", "/api/v1/drive/connect", {"flow": "code"}))
+    with urllib.request.urlopen(started["authorization_url"], timeout=60) as page:
+        assert "Google Drive is connected" in page.read().decode(), "the callback did not connect"
+
+
+def test_wizard_restores_a_backup_from_google_drive(store, browser):
+    # The old server copies a backup to Drive (its uploader runs after each backup).
+    connect_drive_by_api(store)
+    marker(store, "restored from Google Drive")
+    backup = store.backup("db-full")
+    until(lambda: [c["status"] for c in store.api(f"/api/v1/backups/{backup['id']}")["backup"].get("offsite", [])] == ["uploaded"],
+          "the backup's copy on Google Drive")
+    # A new server, empty, with the same [google] client (and so the same folder).
+    fresh = Store(store.bin, os.path.join(store.work, "fresh-drive"), empty=True, config=store.args[store.args.index("--config") + 1])
+    try:
+        browser.store = fresh
+        browser.sign_in("admin")
+        browser.heading("Bring back")
+        enter_setup_code(browser, fresh.setup_code())
+        browser.find('[data-testid="wizard-drive"]')
+        dashboard = browser.driver.current_window_handle
+        browser.click_text("Connect Google Drive", within='section[@data-testid="wizard-drive"]')
+        browser.wait.until(lambda d: len(d.window_handles) == 2)
+        browser.driver.switch_to.window([h for h in browser.driver.window_handles if h != dashboard][0])
+        browser.wait.until(EC.text_to_be_present_in_element((By.TAG_NAME, "body"), "Google Drive is connected"))
+        browser.driver.close()
+        browser.driver.switch_to.window(dashboard)
+        browser.click_text("Check again")
+        row = browser.find('[data-testid="drive-backups"] tbody tr')
+        assert "DB daily" in row.text, row.text
+        browser.shot("wizard-google-drive")
+        row.find_element(By.XPATH, ".//button[normalize-space()='Restore']").click()
+        browser.click_text("Open the overview")
+        browser.heading("Overview")
+        assert marker(fresh) == "restored from Google Drive"
+        assert not json.loads(fresh.call("GET", "/api/v1/setup", token=False))["setup_required"]
+    finally:
+        fresh.stop()
+        store.call("POST", "/api/v1/drive/disconnect")
+
+
 def test_verify_from_a_row(store, browser):
     backup = store.backup("db-full")
     browser.sign_in("admin", "/backups")

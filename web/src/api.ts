@@ -82,6 +82,18 @@ export async function send<T>(method: string, path: string, body?: unknown): Pro
   return (text ? JSON.parse(text) : {}) as T;
 }
 
+/** A request of the fresh-install wizard: the one-time setup code instead of a sign-in (a new store has no POS users). */
+export async function setupFetch(path: string, code: string, init: RequestInit = {}): Promise<Response> {
+  let response: Response;
+  try {
+    response = await fetch(path, { ...init, cache: "no-store", headers: { ...(init.headers as Record<string, string>), Authorization: `Setup ${code}` } });
+  } catch {
+    throw new ApiError(0, "network", "The backup service cannot be reached. Check that the store server is on, then try again.");
+  }
+  if (!response.ok) throw await errorFrom(response);
+  return response;
+}
+
 /** GET that answers null for a route this server does not have yet (404), so pages degrade. */
 export async function optional<T>(path: string): Promise<T | null> {
   try {

@@ -94,6 +94,8 @@ export interface DriveStatus {
   lastVerifiedUpload?: string;
   pendingUploads: number;
   failedUploads: number;
+  /** The backup being copied now; its progress: /api/v1/backups/{id}/upload-progress. */
+  uploadingBackupId?: number;
 }
 
 export interface Overview {

@@ -109,6 +109,22 @@ extension JobLogLine {
                           message: "Backup \(job.id ?? 0) \(job.status.rawValue): \(job.error ?? "no error recorded")" + (job.errorDetail.map { " (\($0))" } ?? ""))
     }
 
+    /// How one attempt at a backup's off-site copy ended (a line in that backup's log).
+    public static func ended(_ copy: BackupDestObject, at: Date) -> JobLogLine {
+        let attempt = "attempt \(copy.attempts)"
+        switch copy.status {
+        case .uploaded:
+            return JobLogLine(at: at, level: "info", message: "Off-site copy to \(copy.destination) uploaded and verified (\(attempt), \(ByteCount.format(copy.size ?? 0)))",
+                              phase: .upload)
+        case .pending:
+            return JobLogLine(at: at, level: "warning",
+                              message: "Off-site copy to \(copy.destination) not made (\(attempt)); it is tried again later: \(copy.error ?? "no error recorded")", phase: .upload)
+        default:
+            return JobLogLine(at: at, level: "error",
+                              message: "Off-site copy to \(copy.destination) \(copy.status.rawValue) (\(attempt)): \(copy.error ?? "no error recorded")", phase: .upload)
+        }
+    }
+
     /// The last line of a restore's log, with what it put back, or the way back when it failed.
     public static func ended(_ restore: RestoreJob, recoverySteps: [String]?, files: FileRestoreOutcome?, at: Date) -> JobLogLine {
         let took = seconds(at.timeIntervalSince(restore.startedAt))

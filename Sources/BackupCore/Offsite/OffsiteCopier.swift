@@ -9,6 +9,19 @@ import Foundation
 /// alert is raised; its copies stay pending until it is reconnected (which enables it again), so no
 /// later run tries, fails and alerts again.
 public struct OffsiteCopier: Sendable {
+    /// Follows each copy as it runs (the server puts it on the event stream, beside the jobs):
+    /// `begin` before the first byte, returning where that copy's progress goes; `end` with the copy as recorded.
+    public struct Observer: Sendable {
+        public var begin: @Sendable (_ job: BackupJob, _ copy: BackupDestObject) -> ProgressHandler?
+        public var end: @Sendable (_ job: BackupJob, _ copy: BackupDestObject) -> Void
+
+        public init(begin: @escaping @Sendable (BackupJob, BackupDestObject) -> ProgressHandler?,
+                    end: @escaping @Sendable (BackupJob, BackupDestObject) -> Void) {
+            self.begin = begin
+            self.end = end
+        }
+    }
+
     public let context: BackupContext
     public let destination: any Destination
 
@@ -18,12 +31,14 @@ public struct OffsiteCopier: Sendable {
     }
 
     /// - Returns: every copy tried, as recorded afterwards.
-    public func copyPending(progress: ProgressHandler? = nil) async throws -> [BackupDestObject] {
+    public func copyPending(observer: Observer? = nil) async throws -> [BackupDestObject] {
         if let record = try context.catalog.destination(named: destination.name), !record.enabled { return [] }
         var done: [BackupDestObject] = []
         for pending in try context.catalog.pendingCopies(to: destination.name) {
             guard let job = try context.catalog.job(id: pending.jobId), job.status == .succeeded else { continue }
+            let progress = observer?.begin(job, pending)
             let (copy, stop) = await self.copy(job, pending, progress: progress)
+            observer?.end(job, copy)
             done.append(copy)
             if let stop {
                 try disable(because: stop)

@@ -14,6 +14,9 @@ public struct GoogleDriveStatus: Codable, Sendable, Equatable {
     public var lastVerifiedUpload: Date?
     public var pendingUploads: Int
     public var failedUploads: Int
+    /// The backup whose copy `serve`'s uploader is making now (its progress: `GET /api/v1/backups/{id}/upload-progress`);
+    /// known to the server only, so nil from the CLI.
+    public var uploadingBackupId: Int64?
 
     /// - Parameter state: the live session's state when there is one (it knows of an expired token), else the stored one.
     public static func load(context: BackupContext, config: GoogleConfig, state: GoogleTokenState? = nil) throws -> GoogleDriveStatus {

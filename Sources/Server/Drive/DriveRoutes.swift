@@ -12,27 +12,33 @@ struct DriveServices: Sendable {
     let sleep: @Sendable (Double) async throws -> Void
     /// Drains the outbox in the background (`serve` runs it in its service group).
     let uploads: DriveUploadService
+    /// Each copy the uploader makes, on the event stream.
+    let uploadProgress: UploadProgress
 
-    init(context: BackupContext, configuration: ServerConfiguration) {
+    init(context: BackupContext, configuration: ServerConfiguration, hub: ProgressHub) {
         config = configuration.google
         connects = DriveConnects(now: context.now)
         let session = GoogleSession(config: configuration.google, store: GoogleTokenStore(dataDirectory: context.dataDirectory), now: context.now)
         self.session = session
         sleep = configuration.driveSleep
         let makeDestination = configuration.driveDestination
+        let uploadProgress = UploadProgress(hub: hub, context: context)
+        self.uploadProgress = uploadProgress
         uploads = DriveUploadService(context: context, destination: {
             guard session.state != .notConnected, session.state != .revoked else { return nil }
             return makeDestination?(session)
         }, afterUploads: { destination in
             let keep = try SettingsStore(catalog: context.catalog).load().retention.remoteKeep
             _ = try await RemoteRetention(context: context, destination: destination, keep: keep).apply()
-        })
+        }, observer: uploadProgress.observer)
     }
 
     func connector(_ context: BackupContext) -> GoogleDriveConnector { GoogleDriveConnector(context: context, config: config) }
 
     func status(_ context: BackupContext) throws -> GoogleDriveStatus {
-        try GoogleDriveStatus.load(context: context, config: config, state: session.state)
+        var status = try GoogleDriveStatus.load(context: context, config: config, state: session.state)
+        status.uploadingBackupId = uploadProgress.current
+        return status
     }
 }
 
@@ -45,6 +51,13 @@ struct DriveRoutes {
     static let callbackPath = "/api/v1/drive/callback"
 
     func register(on api: RouterGroup<APIRequestContext>) {
+        registerConnect(on: api)
+        registerCopies(on: api)
+    }
+
+    /// Status and connect: also the fresh-install wizard's (under /api/v1/setup, with the setup code),
+    /// which needs Drive connected before it can list the backups there.
+    func registerConnect(on api: RouterGroup<APIRequestContext>) {
         api.get("/drive") { _, _ in
             try JSON.response(try await Blocking.run { [services] in try services.drive.status(services.context) })
         }
@@ -98,6 +111,10 @@ struct DriveRoutes {
             }
             return try JSON.response(ConnectState(state: connect.state.rawValue, account: connect.account, message: connect.message))
         }
+    }
+
+    /// Sync, the remote listing, disconnect.
+    private func registerCopies(on api: RouterGroup<APIRequestContext>) {
         api.post("/drive/sync", use: services.auditor.audited("drive.sync") { _, _, note in
             note.target = GoogleDriveConnector.destinationName
             drive.uploads.signal()
@@ -106,9 +123,7 @@ struct DriveRoutes {
         // Audited: reconciling updates the off-site records it finds lost or changed.
         api.get("/drive/remote", use: services.auditor.audited("drive.reconcile") { _, _, note in
             note.target = GoogleDriveConnector.destinationName
-            guard let destination = drive.uploads.destination() else {
-                throw APIError(.conflict, "not_connected", "Google Drive is not connected, so its folder cannot be compared with the catalog.")
-            }
+            let destination = try connected("so its folder cannot be compared with the catalog")
             let report = try await Reconciler(context: services.context, destination: destination).reconcile()
             note.detail = "matched \(report.matched.count), remote only \(report.remoteOnly.count), "
                 + "local only \(report.localOnly.count), mismatched \(report.mismatched.count)"
@@ -154,6 +169,14 @@ struct DriveRoutes {
                 return Self.page(.badGateway, "Google Drive could not be connected: \(message)")
             }
         }
+    }
+
+    /// The Drive destination, or 409 `not_connected` saying what cannot be done.
+    func connected(_ consequence: String) throws -> any Destination {
+        guard let destination = drive.uploads.destination() else {
+            throw APIError(.conflict, "not_connected", "Google Drive is not connected, \(consequence).")
+        }
+        return destination
     }
 
     private func requireClient() throws {

@@ -12,18 +12,19 @@ public final class DriveUploadService: Service, Sendable {
     let destination: @Sendable () -> (any Destination)?
     /// Runs after a drain that stored at least one copy (remote retention).
     let afterUploads: @Sendable (any Destination) async throws -> Void
-    let progress: ProgressHandler?
+    /// Follows each copy (the event stream and the backup's log).
+    let observer: OffsiteCopier.Observer?
     private let wakeUps: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
     private let drained = Locked<[[BackupDestObject]]>([])
 
     public init(context: BackupContext, destination: @escaping @Sendable () -> (any Destination)?,
                 afterUploads: @escaping @Sendable (any Destination) async throws -> Void = { _ in },
-                progress: ProgressHandler? = nil) {
+                observer: OffsiteCopier.Observer? = nil) {
         self.context = context
         self.destination = destination
         self.afterUploads = afterUploads
-        self.progress = progress
+        self.observer = observer
         (wakeUps, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
@@ -48,7 +49,7 @@ public final class DriveUploadService: Service, Sendable {
     func drain() async -> [BackupDestObject] {
         guard let destination = destination() else { return [] }
         do {
-            let copies = try await OffsiteCopier(context: context, destination: destination).copyPending(progress: progress)
+            let copies = try await OffsiteCopier(context: context, destination: destination).copyPending(observer: observer)
             if copies.contains(where: { $0.status == .uploaded }) { try await afterUploads(destination) }
             return copies
         } catch {

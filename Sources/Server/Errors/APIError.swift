@@ -69,6 +69,9 @@ public struct APIError: Error, HTTPResponseError, Sendable {
             return from(failure.error)
         case let failure as RestoreFailure:
             return from(failure.error)
+        case let error as DestinationError:
+            // Google's (or another destination's) answer, in its words: the service itself is fine.
+            return APIError(.badGateway, "offsite_unavailable", "The off-site copy could not be reached: \(error.message)")
         case let error as SettingsValidationError:
             return APIError(.unprocessableContent, "invalid_settings",
                             "Some settings are not valid: " + error.errors.map { "\($0.field): \($0.message)" }.joined(separator: " "),

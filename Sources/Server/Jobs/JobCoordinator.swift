@@ -155,6 +155,7 @@ public final class JobCoordinator: Sendable {
         switch outcome {
         case .backup(let job): job.id.map(JobKey.backup)
         case .restore(let restore, _, _): restore.id.map(JobKey.restore)
+        case .upload(let copy, _): copy.map { JobKey.upload($0.jobId) }
         }
     }
 

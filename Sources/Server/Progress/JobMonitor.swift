@@ -5,11 +5,14 @@ import Foundation
 public enum JobKey: Hashable, Sendable, CustomStringConvertible {
     case backup(Int64)
     case restore(Int64)
+    /// The off-site copy of backup `id` that `serve`'s uploader is making (its latest attempt).
+    case upload(Int64)
 
     public var description: String {
         switch self {
         case .backup(let id): "backup \(id)"
         case .restore(let id): "restore \(id)"
+        case .upload(let id): "off-site copy of backup \(id)"
         }
     }
 }
@@ -30,9 +33,12 @@ public struct ProgressUpdate: Codable, Sendable, Equatable {
 
 /// How a job ended: its final record (and, for a failed restore, the way back; for a restore of
 /// files or config files, what was put back).
-public enum JobOutcome: Sendable {
+enum JobOutcome: Sendable {
     case backup(BackupJob)
     case restore(RestoreJob, recoverySteps: [String]?, files: FileRestoreOutcome? = nil)
+    /// An off-site copy's attempt, as recorded (nil: none made by this server is known), and its backup
+    /// as GET returns it (with every copy's state).
+    case upload(BackupDestObject?, backup: BackupView)
 }
 
 /// What a progress subscriber receives.
@@ -173,6 +179,8 @@ public final class JobMonitor: @unchecked Sendable {
         switch outcome {
         case .backup(let job): JobLogLine.ended(job, at: at)
         case .restore(let restore, let steps, let files): JobLogLine.ended(restore, recoverySteps: steps, files: files, at: at)
+        case .upload(let copy?, _): JobLogLine.ended(copy, at: at)
+        case .upload(nil, let backup): JobLogLine(at: at, level: "info", message: "Backup \(backup.id): no off-site copy was attempted")
         }
     }
 

@@ -2,7 +2,7 @@ import BackupCore
 import Foundation
 import Hummingbird
 
-/// Live progress (Server-Sent Events) and structured logs of backups and restores.
+/// Live progress (Server-Sent Events) and structured logs of backups, restores and off-site copies.
 ///
 /// Events: `progress` (a `ProgressUpdate`: phase, bytesDone, bytesTotal, etaSeconds; `id` is its
 /// `seq`), then exactly one `end` whose data is the job's final record (a backup or a restore as
@@ -23,6 +23,17 @@ struct ProgressRoutes {
             } isRunning: { ($0 as BackupJob).status == .running } outcome: { JobOutcome.backup($0) }
         }
         api.get("/restores/{id}/progress") { _, context in try await restoreProgress(try context.id()) }
+        // The latest attempt at this backup's off-site copy, made by this server's uploader; `end` is the
+        // backup with its copies' states. With no attempt live or kept here, `end` comes at once.
+        api.get("/backups/{id}/upload-progress") { _, context in
+            let id = try context.id()
+            let job = try await fetchBackup(id)
+            let backup = try await Blocking.run { [catalog = services.catalog] in try BackupView.decorated([job], catalog: catalog)[0] }
+            let monitor = services.hub.monitor(for: .upload(id))
+            return stream(monitor: monitor, initial: .upload(nil, backup: backup), running: false) {
+                job
+            } isRunning: { _ in false } outcome: { _ in .upload(nil, backup: backup) }
+        }
         // GET …/logs?level=&limit=&offset= : the job's log from the catalog, oldest first (R9.6).
         api.get("/backups/{id}/logs") { request, context in
             let id = try context.id()
@@ -126,6 +137,7 @@ struct ProgressRoutes {
         switch outcome {
         case .backup(let job): try ServerSentEvents.event("end", data: BackupView(job))
         case .restore(let restore, let steps, let files): try ServerSentEvents.event("end", data: RestoreView(restore, recoverySteps: steps, files: files))
+        case .upload(_, let backup): try ServerSentEvents.event("end", data: backup)
         }
     }
 }

@@ -56,6 +56,7 @@ struct OverviewRoutes {
             case .backup(let id)?: runningView = Running(job: "backup", id: id, progress: running.monitor.latest)
             case .restore(let id)?: runningView = Running(job: "restore", id: id, progress: running.monitor.latest)
             case nil: runningView = Running(job: "starting", id: nil, progress: running.monitor.latest)
+            case .upload?: runningView = nil   // off-site copies run beside the job slot, never in it (drive.uploadingBackupId)
             }
         }
         return Overview(

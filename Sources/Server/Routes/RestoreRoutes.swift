@@ -59,6 +59,21 @@ struct RestoreRoutes {
     /// Receives an uploaded archive into `uploads/` (streamed, size-capped), verifies it completely and
     /// starts its restore: for /restores/upload and the fresh-install wizard's /setup/restore.
     func receiveAndRestore(_ request: Request, context: APIRequestContext, note: Auditor.Note) async throws -> (restore: RestoreJob, response: Response) {
+        try await receiveAndRestore(request, context: context, note: note) { receiver in
+            try await receiver.receive(request.body, declaredLength: request.headers[.contentLength].flatMap { Int64($0) })
+        }
+    }
+
+    /// The same with the archive fetched from an off-site copy (the wizard's restore from Google Drive).
+    func fetchAndRestore(_ object: RemoteObject, from destination: any Destination, request: Request, context: APIRequestContext,
+                         note: Auditor.Note) async throws -> (restore: RestoreJob, response: Response) {
+        try await receiveAndRestore(request, context: context, note: note) { receiver in
+            try await receiver.fetch(object, from: destination)
+        }
+    }
+
+    private func receiveAndRestore(_ request: Request, context: APIRequestContext, note: Auditor.Note,
+                                   receive: (UploadReceiver) async throws -> URL) async throws -> (restore: RestoreJob, response: Response) {
         try request.requireConfirmation("Restoring an uploaded archive replaces live data (the POS database and/or the product files).")
         let restoreRequest = try RestoreParameters.request(request, context: services.context)
         // Refuse early rather than after receiving gigabytes.
@@ -66,10 +81,9 @@ struct RestoreRoutes {
         // One upload at a time, from its first byte until its restore has started (or it was refused).
         guard services.uploadSlot.withLock({ taken in defer { taken = true }; return !taken }) else { throw Self.uploadInProgress }
         defer { services.uploadSlot.withLock { $0 = false } }
-        let declared = request.headers[.contentLength].flatMap { Int64($0) }
         let receiver = UploadReceiver(directory: uploads, maxBytes: services.configuration.maxUploadBytes,
                                       availableBytes: services.context.availableBytes)
-        let file = try await receiver.receive(request.body, declaredLength: declared)
+        let file = try await receive(receiver)
         note.target = file.lastPathComponent
         do {
             let summary = try await Blocking.run { [context = services.context] in

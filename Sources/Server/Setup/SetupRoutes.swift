@@ -5,7 +5,8 @@ import HTTPTypes
 
 /// The fresh-install wizard's routes (R8): the setup state (no token), then, with the one-time setup
 /// code (or a POS token), checking the code, uploading and restoring an archive, and following that
-/// restore. The upload and restore are /restores/upload's (`RestoreRoutes.receiveAndRestore`).
+/// restore. The upload and restore are /restores/upload's (`RestoreRoutes.receiveAndRestore`); the way
+/// to a backup on Google Drive is `SetupDriveRoutes`.
 struct SetupRoutes {
     let services: APIServices
 
@@ -49,11 +50,13 @@ struct SetupRoutes {
         guarded.get("/restore/{id}/progress") { _, context in
             try await ProgressRoutes(services: services).restoreProgress(try context.id())
         }
+
+        SetupDriveRoutes(services: services).register(on: guarded)
     }
 
     /// When the wizard's restore has succeeded, the store leaves setup mode: the code stops working
     /// and the scheduler starts on the restored data.
-    private func watch(_ restore: RestoreJob) {
+    func watch(_ restore: RestoreJob) {
         guard let id = restore.id else { return }
         let monitor = services.hub.monitor(for: .restore(id))
         Task { [services] in

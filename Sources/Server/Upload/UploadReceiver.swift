@@ -1,4 +1,5 @@
 import BackupCore
+import Crypto
 import Foundation
 import Hummingbird
 
@@ -29,13 +30,7 @@ struct UploadReceiver {
     static func defaultCap(free: Int64) -> Int64 { max(0, free - reserve) / 2 }
 
     func receive(_ body: RequestBody, declaredLength: Int64?) async throws -> URL {
-        try POSIXFile.makePrivateDirectory(directory)
-        let free = self.free()
-        let cap = maxBytes ?? free.map(Self.defaultCap) ?? Int64.max
-        if let declaredLength, declaredLength > cap { throw tooLarge(cap, free: free) }
-        if let declaredLength, let free, declaredLength + Self.reserve > free { throw noSpace(received: 0, incoming: declaredLength, free: free) }
-        let url = directory.appendingPathComponent("\(Self.fileNamePrefix)\(Timestamp.fileStamp(Date()))-\(UUID().uuidString.lowercased().prefix(8)).zip")
-        let fd = try POSIXFile.createPrivate(url)
+        let (url, fd, free, cap) = try start(declaredLength)
         do {
             var received: Int64 = 0
             var written: Int64 = 0
@@ -66,6 +61,48 @@ struct UploadReceiver {
             try? FileManager.default.removeItem(at: url)
             throw error
         }
+    }
+
+    /// Receives an archive from an off-site destination instead of a request (the wizard's restore from
+    /// Google Drive), with the same caps, and checks it against the size and SHA-256 it was labelled with.
+    func fetch(_ object: RemoteObject, from destination: any Destination) async throws -> URL {
+        let (url, fd, _, _) = try start(Int64(clamping: object.size))
+        defer { close(fd) }
+        do {
+            let hasher = Locked(SHA256())
+            let received = Locked<UInt64>(0)
+            try await destination.get(object.id, range: nil) { bytes in
+                let total = received.withLock { $0 += UInt64(bytes.count); return $0 }
+                // A copy larger than it said it was would otherwise fill the disk the POS writes to.
+                guard total <= object.size else { throw DestinationError(.permanent, "The copy on \(destination.name) is larger than its \(object.size) bytes.") }
+                hasher.withLock { $0.update(data: bytes) }
+                try bytes.withUnsafeBytes { try POSIXFile.writeAll(fd, $0) }
+            }
+            try await Blocking.run { try POSIXFile.fsyncFile(fd) }
+            let sha256 = hasher.withLock { $0.finalize().hex }
+            guard received.current == object.size, object.metadata["sha256"].map({ $0.lowercased() == sha256 }) ?? true else {
+                throw APIError(.unprocessableContent, "archive_refused",
+                               "The copy on \(destination.name) does not match the size and checksum it was stored with (\(received.current) bytes, sha256 \(sha256)); nothing was changed.")
+            }
+            return url
+        } catch {
+            try? FileManager.default.removeItem(at: url)
+            if let failure = error as? DestinationError {
+                throw APIError(.badGateway, "offsite_unavailable", "The backup could not be fetched from \(destination.name): \(failure.message) Nothing was changed.")
+            }
+            throw error
+        }
+    }
+
+    /// The new private file, after the caps and the free space allow `declaredLength` bytes.
+    private func start(_ declaredLength: Int64?) throws -> (url: URL, fd: Int32, free: Int64?, cap: Int64) {
+        try POSIXFile.makePrivateDirectory(directory)
+        let free = self.free()
+        let cap = maxBytes ?? free.map(Self.defaultCap) ?? Int64.max
+        if let declaredLength, declaredLength > cap { throw tooLarge(cap, free: free) }
+        if let declaredLength, let free, declaredLength + Self.reserve > free { throw noSpace(received: 0, incoming: declaredLength, free: free) }
+        let url = directory.appendingPathComponent("\(Self.fileNamePrefix)\(Timestamp.fileStamp(Date()))-\(UUID().uuidString.lowercased().prefix(8)).zip")
+        return (url, try POSIXFile.createPrivate(url), free, cap)
     }
 
     /// Free bytes on the upload folder's disk; nil when the probe fails (the restore checks again).

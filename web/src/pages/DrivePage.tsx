@@ -1,16 +1,16 @@
-import { useEffect, useState } from "react";
-import { ApiError, get, optional, send } from "../api";
-import { bytes } from "../format";
+import { useState } from "react";
+import { get, optional, send } from "../api";
+import { bytes, kindLabel } from "../format";
 import type { DriveStatus } from "../types";
 import { ErrorBox, useLoad, When } from "../parts/common";
+import { Link } from "../parts/Link";
+import { UploadNow } from "../parts/UploadNow";
+import { DeviceConnect, type ConnectState, type DeviceStarted } from "../parts/DeviceConnect";
 
 // Google Drive (R9.5): connect (Google's sign-in page, or a code to enter on a phone), status, reconnect
 // when Google revoked the grant, disconnect, and the archives there.
 
 interface CodeStarted { authorization_url: string }
-interface DeviceStarted { connect_id: string; verification_url: string; user_code: string; expires_in: number; interval: number }
-interface ConnectState { state: string; account?: string; message?: string }
-interface RemoteFile { id?: string; name?: string; size?: number; modifiedTime?: string; state?: string; reconcile?: string }
 
 export function DrivePage() {
   const drive = useLoad(() => optional<DriveStatus>("/api/v1/drive"), []);
@@ -80,6 +80,7 @@ export function DrivePage() {
           {d.connectedAt && <p>Connected <When at={d.connectedAt} /></p>}
           {connected && <p>Last verified upload: {d.lastVerifiedUpload ? <When at={d.lastVerifiedUpload} /> : "none yet"} · {d.pendingUploads} waiting{d.failedUploads ? ` · ${d.failedUploads} failed` : ""}</p>}
           {!d.enabled && d.disabledReason && <p className="error-text">{d.disabledReason}</p>}
+          {d.uploadingBackupId !== undefined && <UploadNow backupId={d.uploadingBackupId} onEnd={drive.reload} />}
           <div className="buttons start">
             {(!connected || revoked) && <>
               <button type="button" className="primary" onClick={connectWithCode}>{revoked ? "Reconnect" : "Connect Google Drive"}</button>
@@ -94,57 +95,47 @@ export function DrivePage() {
           )}
         </section>
       )}
-      {device && <DeviceConnect device={device} onEnd={() => { setDevice(null); drive.reload(); }} />}
+      {device && <DeviceConnect device={device} poll={(id) => get<ConnectState>(`/api/v1/drive/connect/${encodeURIComponent(id)}`)}
+                                onEnd={() => { setDevice(null); drive.reload(); }} />}
       {connected && !revoked && <RemoteListing />}
     </>
   );
 }
 
-/** The device flow: a code to type at Google's address on any phone, polled until it is used. */
-function DeviceConnect({ device, onEnd }: { device: DeviceStarted; onEnd: () => void }) {
-  const [state, setState] = useState<ConnectState>({ state: "waiting" });
-  useEffect(() => {
-    const timer = setInterval(async () => {
-      try {
-        const now = await get<ConnectState>(`/api/v1/drive/connect/${encodeURIComponent(device.connect_id)}`);
-        setState(now);
-        if (now.state !== "waiting" && now.state !== "pending") clearInterval(timer);
-      } catch {
-        clearInterval(timer);
-      }
-    }, Math.max(2, device.interval) * 1000);
-    return () => clearInterval(timer);
-  }, [device.connect_id, device.interval]);
-  const done = state.state !== "waiting" && state.state !== "pending";
-  return (
-    <section className="card" aria-live="polite" aria-labelledby="device-title">
-      <h2 id="device-title">Connect with a phone</h2>
-      <p>On a phone or computer, open <strong>{device.verification_url}</strong> and enter this code:</p>
-      <p className="code" data-testid="device-code">{device.user_code}</p>
-      <p>{state.state === "connected" ? `Connected as ${state.account ?? "your Google account"}.` : done ? state.message ?? `The connection ended: ${state.state}.` : "Waiting for the code to be entered…"}</p>
-      {done && <button type="button" onClick={onEnd}>Close</button>}
-    </section>
-  );
-}
+/** GET /drive/remote's reconcile report: what Drive holds against what the catalog says it holds. */
+interface ReconcileEntry { backupId?: string; catalogId?: number; kind?: string; remoteId?: string; name?: string; size?: number; localSize?: number; reason?: string }
+interface ReconcileReport { matched: ReconcileEntry[]; remoteOnly: ReconcileEntry[]; localOnly: ReconcileEntry[]; mismatched: ReconcileEntry[] }
+
+const reconcileStates: { key: keyof ReconcileReport; label: string }[] = [
+  { key: "matched", label: "On Drive, matches" },
+  { key: "mismatched", label: "On Drive, but different: copied again" },
+  { key: "localOnly", label: "Not on Drive yet" },
+  { key: "remoteOnly", label: "Only on Drive" },
+];
 
 function RemoteListing() {
-  const remote = useLoad(() => optional<{ items: RemoteFile[] }>("/api/v1/drive/remote").catch((e) => {
-    if (e instanceof ApiError && e.status === 404) return null;
-    throw e;
-  }), []);
-  if (remote.data === null && !remote.error) return null;
+  const remote = useLoad(() => get<ReconcileReport>("/api/v1/drive/remote"), []);
+  const rows = remote.data ? reconcileStates.flatMap(({ key, label }) => remote.data![key].map((entry) => ({ entry, label, key }))) : [];
   return (
-    <section>
-      <h2>Archives on Google Drive</h2>
+    <section aria-labelledby="remote-title">
+      <h2 id="remote-title">Archives on Google Drive</h2>
       <ErrorBox error={remote.error} />
-      <div className="table-wrap">
-        <table>
-          <thead><tr><th scope="col">Archive</th><th scope="col">Size</th><th scope="col">Date</th><th scope="col">State</th></tr></thead>
-          <tbody>{(remote.data?.items ?? []).map((f, i) => (
-            <tr key={f.id ?? i}><td>{f.name}</td><td>{bytes(f.size)}</td><td><When at={f.modifiedTime} /></td><td>{f.reconcile ?? f.state ?? "—"}</td></tr>
-          ))}</tbody>
-        </table>
-      </div>
+      {remote.data && rows.length === 0 && <p>Nothing on Google Drive yet, and no copy waiting.</p>}
+      {rows.length > 0 && (
+        <div className="table-wrap">
+          <table data-testid="drive-remote">
+            <thead><tr><th scope="col">Backup</th><th scope="col">Type</th><th scope="col">Size</th><th scope="col">State</th></tr></thead>
+            <tbody>{rows.map(({ entry, label, key }, i) => (
+              <tr key={`${key}-${entry.remoteId ?? entry.catalogId ?? i}`} data-state={key}>
+                <td>{entry.catalogId !== undefined ? <Link to={`/backups?highlight=${entry.catalogId}`}>backup {entry.catalogId}</Link> : entry.name ?? "—"}</td>
+                <td>{entry.kind ? kindLabel(entry.kind) : "—"}</td>
+                <td>{bytes(entry.size ?? entry.localSize)}</td>
+                <td>{label}{entry.reason && key !== "matched" ? ` (${entry.reason})` : ""}</td>
+              </tr>
+            ))}</tbody>
+          </table>
+        </div>
+      )}
     </section>
   );
 }

@@ -6,6 +6,7 @@ import { ErrorBox, ProgressView, useLoad, When } from "../parts/common";
 import { Link } from "../parts/Link";
 import { Timeline } from "../parts/Timeline";
 import { SizeChart } from "../parts/SizeChart";
+import { UploadNow } from "../parts/UploadNow";
 
 export function OverviewPage() {
   const overview = useLoad(() => get<Overview>("/api/v1/overview"), []);
@@ -42,7 +43,7 @@ export function OverviewPage() {
           </section>
           <section className="card" aria-labelledby="offsite-title">
             <h2 id="offsite-title">Google Drive</h2>
-            <DriveCard overview={o} />
+            <DriveCard overview={o} onChange={overview.reload} />
           </section>
         </div>
       )}
@@ -80,7 +81,7 @@ function LastBackup({ title, backup, testId }: { title: string; backup?: Backup;
   );
 }
 
-function DriveCard({ overview }: { overview: Overview }) {
+function DriveCard({ overview, onChange }: { overview: Overview; onChange: () => void }) {
   const drive = overview.drive;
   const destination = overview.destinations.find((d) => d.name === "google-drive");
   if (!drive) return <p>{destination?.message ?? "Not set up."} <Link to="/drive">Google Drive</Link></p>;
@@ -91,6 +92,7 @@ function DriveCard({ overview }: { overview: Overview }) {
       {!drive.enabled && drive.disabledReason && <p className="error-text">{drive.disabledReason}</p>}
       <p>Last verified upload: {drive.lastVerifiedUpload ? <When at={drive.lastVerifiedUpload} /> : "none yet"}</p>
       <p>{drive.pendingUploads} waiting{drive.failedUploads ? `, ${drive.failedUploads} failed` : ""}.</p>
+      {drive.uploadingBackupId !== undefined && <UploadNow backupId={drive.uploadingBackupId} onEnd={onChange} />}
       {drive.tokenState === "revoked" && <Link to="/drive" className="button primary">Reconnect</Link>}
     </>
   );

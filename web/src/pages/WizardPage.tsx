@@ -1,24 +1,14 @@
 import { useState } from "react";
-import { ApiError } from "../api";
+import { ApiError, setupFetch } from "../api";
 import { bytes } from "../format";
 import type { Restore } from "../types";
 import { ErrorBox, Field, ProgressView } from "../parts/common";
 import { useJobStream } from "../parts/useJob";
+import { WizardDrive } from "./WizardDrive";
 
 // The fresh-install wizard (R8): a store with no POS database. Unlocked by the one-time setup code the
 // service printed to its log; the archive is uploaded as the File itself (streamed by the browser, never
 // read into memory here), verified by the server, then restored.
-
-async function setupFetch(path: string, code: string, init: RequestInit = {}): Promise<Response> {
-  const response = await fetch(path, { ...init, headers: { ...(init.headers as Record<string, string>), Authorization: `Setup ${code}` } });
-  if (!response.ok) {
-    let message = `The service answered ${response.status}.`;
-    let errorCode = "http";
-    try { const body = await response.json(); message = body.error?.message ?? message; errorCode = body.error?.code ?? errorCode; } catch { /* keep */ }
-    throw new ApiError(response.status, errorCode, message);
-  }
-  return response;
-}
 
 export function WizardPage({ storeName, onDone }: { storeName?: string; onDone: () => void }) {
   const [code, setCode] = useState("");
@@ -70,7 +60,7 @@ export function WizardPage({ storeName, onDone }: { storeName?: string; onDone: 
   return (
     <main className="wizard" id="main">
       <h1>Bring back {storeName ?? "this store"} from a backup</h1>
-      <p>This server has no store data yet. Restore it from a backup archive (a .zip file caps-backup made).</p>
+      <p>This server has no store data yet. Restore it from a backup archive (a .zip file caps-backup made), or from the store's copies on Google Drive.</p>
       {!codeOk && (
         <form onSubmit={(e) => { e.preventDefault(); checkCode(); }}>
           <Field id="setup-code" label="Setup code" hint="Printed in the backup service's log when it started, and kept in the file setup-code in its data folder.">
@@ -80,6 +70,7 @@ export function WizardPage({ storeName, onDone }: { storeName?: string; onDone: 
           <button type="submit" className="primary" disabled={!code.trim()}>Continue</button>
         </form>
       )}
+      {codeOk && restoreId === null && <h2>From a backup file</h2>}
       {codeOk && restoreId === null && (
         <form onSubmit={(e) => { e.preventDefault(); upload(); }}>
           <Field id="archive" label="Backup archive">
@@ -94,6 +85,7 @@ export function WizardPage({ storeName, onDone }: { storeName?: string; onDone: 
           <button type="submit" className="primary" disabled={!file || sent !== null}>Restore</button>
         </form>
       )}
+      {codeOk && restoreId === null && <WizardDrive code={code} onStarted={setRestoreId} />}
       {restoreId !== null && !end && <><ProgressView update={job.update} label="Restore progress" /><ErrorBox error={setUpMeanwhile ? null : job.error} /></>}
       {end && end.status === "succeeded" && (
         <div role="status"><p className="success">The store is restored. The backups start on their schedule.</p>
