@@ -16,13 +16,14 @@ import ServiceLifecycle
 ///     Jobs/        starting backups and restores in the background, one at a time
 ///     Progress/    live progress and logs of jobs, Server-Sent Events
 ///     Download/    archives streamed from disk with Range support
-///     Upload/      archives streamed to disk, verified before a restore may start
-///     Setup/       the fresh-install wizard's mode, setup code and routes (R8)
+///     Receive/     archives to restore from, streamed to disk (uploaded, or fetched from Drive) and verified first
+///     Setup/       the fresh-install wizard's mode, setup code and routes (R8), also to a backup on Drive
+///     Drive/       Google Drive: connect, status, the uploader in the background and its progress
 ///     Monitoring/  /healthz and /metrics
 ///     OpenAPI/     the API's description (Resources/openapi.json), served at /api/v1/openapi.json
 ///     Demo/        the demo login page (serve --demo)
 ///     Web/         the dashboard (built from web/ into Resources/web) at / and its pages
-///     Support/     JSON, blocking work off the cooperative pool, catalog queries
+///     Support/     JSON, blocking work off the cooperative pool, IP addresses
 public struct CapsServer: Sendable {
     public let configuration: ServerConfiguration
     public let context: BackupContext
@@ -59,8 +60,8 @@ public struct CapsServer: Sendable {
         }
         self.configuration = configuration
         self.context = context
-        try POSIXFile.makePrivateDirectory(RestoreRoutes.uploadsDirectory(context))
-        RestoreRoutes.sweepLeftoverUploads(context, logger: logger)
+        try POSIXFile.makePrivateDirectory(ArchiveReceiver.directory(context))
+        ArchiveReceiver.sweepLeftovers(context, logger: logger)
         // Job logs are kept `Catalog.jobLogMaxAge` (also pruned after retention runs).
         _ = try? context.catalog.pruneJobLogs(before: context.now().addingTimeInterval(-Catalog.jobLogMaxAge))
         coordinator = JobCoordinator(context: context)
@@ -170,7 +171,7 @@ struct APIServices: Sendable {
     /// Google Drive: the OAuth client, connects in progress, the access-token session.
     let drive: DriveServices
     /// Held by the one archive upload that may be received (and verified) at a time.
-    let uploadSlot = Locked(false)
+    let receiveSlot = Locked(false)
     /// Held by the one verification (POST /backups/{id}/verify) that may run at a time.
     let verifySlot = Locked(false)
 

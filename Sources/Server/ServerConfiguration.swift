@@ -19,7 +19,7 @@ public struct ServerConfiguration: Sendable {
     /// `serve --demo --demo-allow-remote`: let demo mode listen on a non-loopback address.
     public var demoAllowRemote = false
     /// The largest archive accepted by the restore upload (`--max-upload-mb`); nil: half the free
-    /// space of the data directory's disk at the time of the upload (see `UploadReceiver`).
+    /// space of the data directory's disk at the time of the upload (see `ArchiveReceiver`).
     public var maxUploadBytes: Int64?
     /// `[service] public_hosts`, `--public-host`: names a request's `Host` may carry besides the
     /// listen address, `localhost`, `127.0.0.1` and `[::1]` (the reverse proxy's public name).

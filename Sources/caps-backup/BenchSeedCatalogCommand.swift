@@ -23,12 +23,12 @@ struct BenchSeedCatalogCommand: ParsableCommand {
         try directory.prepare()
         let catalog = try Catalog(url: directory.catalog)
         let now = Date()
-        var jobs: [BackupJob] = []
+        var jobs: [BackupRecord] = []
         jobs.reserveCapacity(rows)
         for i in 0..<rows {
             let kind: BackupKind = i % 720 == 0 ? .full : i % 168 == 0 ? .files : i % 24 == 0 ? .dbFull : .dbIncremental
             let started = now.addingTimeInterval(-Double(rows - i) * 3600)
-            var job = BackupJob(kind: kind, trigger: .scheduled, startedAt: started)
+            var job = BackupRecord(kind: kind, trigger: .scheduled, startedAt: started)
             job.status = i % 97 == 0 ? .failed : .succeeded
             job.finishedAt = started.addingTimeInterval(8)
             if job.status == .succeeded {

@@ -19,7 +19,7 @@ struct DeleteCommand: AsyncParsableCommand {
     @OptionGroup var output: OutputOptions
 
     struct Report: Encodable {
-        var backup: BackupJob
+        var backup: BackupRecord
         var offsiteDeletions: [RemoteDeletion]
         var summary: String
     }

@@ -46,7 +46,7 @@ struct ListCommand: ParsableCommand {
 /// A backup as `list --json` prints it: its record, and its off-site copies (so a script sees "local ok,
 /// off-site pending" as the dashboard does).
 private struct ListedBackup: Encodable {
-    let job: BackupJob
+    let job: BackupRecord
     let offsite: [BackupDestObject]
 
     private enum CodingKeys: String, CodingKey { case offsite }
@@ -68,7 +68,7 @@ private func offsiteDescription(_ copies: [BackupDestObject]) -> String {
 }
 
 /// "12 ← base 3": an incremental's parent and the base its chain starts from (`Catalog.chainMembership`).
-private func chainDescription(_ job: BackupJob, chains: [Int64: (baseId: Int64, position: Int)]) -> String {
+private func chainDescription(_ job: BackupRecord, chains: [Int64: (baseId: Int64, position: Int)]) -> String {
     guard job.kind == .dbIncremental else { return "-" }
     guard let parent = job.parentId else { return "base (all pages)" }
     guard let base = chains[job.id ?? 0]?.baseId else { return "\(parent)" }

@@ -93,11 +93,11 @@ struct RestoreCommand: ParsableCommand {
 
 /// A restore record as the CLI prints it, with the common job fields (`id`, `kind`, `status`, `path`, ...).
 struct RestoreOutput: Encodable {
-    let restore: RestoreJob
+    let restore: RestoreRecord
     let recoverySteps: [String]?
     let files: FileRestoreOutcome?
 
-    init(_ restore: RestoreJob, recoverySteps: [String]? = nil, files: FileRestoreOutcome? = nil) {
+    init(_ restore: RestoreRecord, recoverySteps: [String]? = nil, files: FileRestoreOutcome? = nil) {
         self.restore = restore
         self.recoverySteps = recoverySteps
         self.files = files

@@ -97,7 +97,7 @@ enum Output {
 
 /// Resolves the `ID|ARCHIVE` argument: a catalog id, a backup uuid, or a file path.
 enum BackupReference {
-    case job(BackupJob)
+    case job(BackupRecord)
     case file(URL)
 
     static func resolve(_ text: String, in context: BackupContext) throws -> BackupReference {

@@ -19,11 +19,11 @@ struct BackupRestoreTests {
             context = try makeContext(dir, posDatabase: database, configFiles: [configFile], availableBytes: availableBytes)
         }
 
-        func backup() throws -> BackupJob {
+        func backup() throws -> BackupRecord {
             try DatabaseBackupJob(context: context).run(trigger: .manual)
         }
 
-        func restore(_ source: RestoreSource, pre: Bool = true) throws -> RestoreJob {
+        func restore(_ source: RestoreSource, pre: Bool = true) throws -> RestoreRecord {
             try DatabaseRestoreJob(context: context).run(source, preRestoreSnapshot: pre)
         }
     }

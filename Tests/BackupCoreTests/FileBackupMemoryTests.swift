@@ -222,7 +222,7 @@ struct FileBackupMemoryTests {
             let queue = try DatabaseQueue(path: url.path)
             try CatalogSchema.migrator.migrate(queue, upTo: "v2: alert webhook delivery")
             try queue.write { db in
-                var job = BackupJob(kind: .dbFull, trigger: .manual, startedAt: Date(timeIntervalSince1970: 1_790_000_000))
+                var job = BackupRecord(kind: .dbFull, trigger: .manual, startedAt: Date(timeIntervalSince1970: 1_790_000_000))
                 try job.insert(db)
                 var record = BackupManifestRecord(jobId: job.id!, format: "caps-backup/1", entryCount: 3, manifestJson: json,
                                                   createdAt: Date(timeIntervalSince1970: 1_790_000_001))

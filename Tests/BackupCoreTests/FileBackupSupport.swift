@@ -135,16 +135,16 @@ struct FileStore {
         try SettingsStore(catalog: context.catalog).save(settings)
     }
 
-    func backup(_ kind: BackupKind = .files) throws -> BackupJob {
+    func backup(_ kind: BackupKind = .files) throws -> BackupRecord {
         try FileBackupJob(context: context, kind: kind).run(trigger: .manual)
     }
 
-    func manifest(_ job: BackupJob) throws -> Manifest {
+    func manifest(_ job: BackupRecord) throws -> Manifest {
         guard let manifest = try context.catalog.manifest(jobId: job.id!) else { throw BackupError(.notFound, "no manifest for \(job.id!)") }
         return manifest
     }
 
-    func restoreFiles(_ job: BackupJob, into folder: URL? = nil, deleteExtra: Bool = false) throws -> FileRestoreOutcome {
+    func restoreFiles(_ job: BackupRecord, into folder: URL? = nil, deleteExtra: Bool = false) throws -> FileRestoreOutcome {
         try FileRestoreJob(context: context).run(archive: URL(fileURLWithPath: job.path!), job: job,
                                                  options: FileRestoreOptions(uploads: folder ?? tree.root, deleteExtra: deleteExtra)).1
     }

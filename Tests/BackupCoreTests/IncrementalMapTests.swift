@@ -45,7 +45,7 @@ struct IncrementalMapTests {
 
     /// Writes the archive again with `change` applied to its page map, and consistent entry, manifest,
     /// sidecar and catalog checksums.
-    private func rewriteMap(of job: BackupJob, context: BackupContext, change: (inout [Int32]) throws -> Void) throws -> BackupJob {
+    private func rewriteMap(of job: BackupRecord, context: BackupContext, change: (inout [Int32]) throws -> Void) throws -> BackupRecord {
         let url = URL(fileURLWithPath: try #require(job.path))
         let reader = try ZipReader(url: url)
         var manifest = try Manifest.decode(try reader.readData(try #require(reader.entry(named: Manifest.entryName)), limit: Manifest.maxSize))

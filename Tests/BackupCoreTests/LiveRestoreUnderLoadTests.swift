@@ -40,8 +40,9 @@ struct LiveRestoreUnderLoadTests {
                 break  // one is proof enough; no need to wait for the others
             }
             // The writer's next commit lands on the restored content; wait for it, so that every round
-            // has a commit racing the end of its apply.
-            try writer.waitForCommits(before + 1)
+            // has a commit racing the end of its apply. Counted from the apply's end: a commit just
+            // before the apply began is one the restore replaced.
+            try writer.waitForCommits(writer.commits + 1)
             commitsDuringApplies += writer.commits - before
         }
         writer.stop()

@@ -47,14 +47,14 @@ struct RetentionPropertyTests {
     /// Up to two years: bursts of hourly incrementals chained to the latest database backup,
     /// nightly fulls with gaps, weekly file backups, monthly full archives, some failed, running or
     /// deleted rows, and a few backups dated after `now`.
-    static func randomHistory(_ random: inout SplitMix64) -> ([BackupJob], Date) {
+    static func randomHistory(_ random: inout SplitMix64) -> ([BackupRecord], Date) {
         let start = 1_767_225_600.0 + Double(random.next() % (365 * 86_400)) // some time in 2026
         let span = Double(random.next() % (2 * 365 * 86_400)) + 3_600
         let density = Double(random.next() % 40) + 1 // average hours between database backups
-        var jobs: [BackupJob] = []
+        var jobs: [BackupRecord] = []
         var lastDatabase: Int64?
         func add(_ kind: BackupKind, _ t: Double) {
-            var job = BackupJob(kind: kind, trigger: .scheduled, startedAt: Date(timeIntervalSince1970: t.rounded()))
+            var job = BackupRecord(kind: kind, trigger: .scheduled, startedAt: Date(timeIntervalSince1970: t.rounded()))
             job.id = Int64(jobs.count + 1)
             let roll = random.next() % 20
             job.status = roll == 0 ? .failed : roll == 1 ? .deleted : roll == 2 ? .running : .succeeded
@@ -82,7 +82,7 @@ struct RetentionPropertyTests {
 struct Oracle {
     let kept: Set<Int64>
 
-    init(history: [BackupJob], now: Date, settings s: BackupSettings.RetentionSettings, zone: TimeZone) {
+    init(history: [BackupRecord], now: Date, settings s: BackupSettings.RetentionSettings, zone: TimeZone) {
         var gregorian = Calendar(identifier: .gregorian)
         gregorian.timeZone = zone
         var iso = Calendar(identifier: .iso8601)
@@ -92,7 +92,7 @@ struct Oracle {
         let dated = all.filter { $0.startedAt <= now }
         let database = dated.filter { $0.kind == .dbFull || $0.kind == .dbIncremental }
 
-        func newestPerPeriod(_ jobs: [BackupJob], _ count: Int, _ period: (Date) -> [Int]) -> [Int64] {
+        func newestPerPeriod(_ jobs: [BackupRecord], _ count: Int, _ period: (Date) -> [Int]) -> [Int64] {
             var seen: [[Int]] = []
             var result: [Int64] = []
             for job in jobs where seen.count < count {

@@ -12,7 +12,7 @@ func localTime(_ text: String, _ zone: TimeZone = newYork) -> Date {
 
 /// A backup history built row by row; ids in insertion order.
 struct History {
-    private(set) var jobs: [BackupJob] = []
+    private(set) var jobs: [BackupRecord] = []
 
     @discardableResult
     mutating func add(_ kind: BackupKind, _ time: String, status: JobStatus = .succeeded, parent: Int64? = nil) -> Int64 {
@@ -21,7 +21,7 @@ struct History {
 
     @discardableResult
     mutating func add(_ kind: BackupKind, at time: Date, status: JobStatus = .succeeded, parent: Int64? = nil) -> Int64 {
-        var job = BackupJob(kind: kind, trigger: .scheduled, startedAt: time)
+        var job = BackupRecord(kind: kind, trigger: .scheduled, startedAt: time)
         job.id = Int64(jobs.count + 1)
         job.status = status
         job.parentId = parent

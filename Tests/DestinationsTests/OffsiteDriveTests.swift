@@ -11,7 +11,7 @@ func driveStore(_ store: Store, _ google: FakeGoogle, _ url: URL, tokens: TestTo
     return (GoogleDriveDestination(config: driveConfig(url), storeName: "store", tokens: tokens), tokens)
 }
 
-func fullBackup(_ store: Store) throws -> BackupJob {
+func fullBackup(_ store: Store) throws -> BackupRecord {
     try DatabaseBackupJob(context: store.context, kind: .dbFull).run(trigger: .manual, integrityCheck: false)
 }
 

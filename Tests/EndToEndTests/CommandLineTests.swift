@@ -61,7 +61,7 @@ struct CommandLineTests {
     @Test("A damaged archive: verify exits 1 with the reason; restore exits 1 naming the untouched database")
     func damagedArchive() throws {
         let store = try DemoFixture(sizeMB: 3)
-        let job = try CLI.run(["backup", "--json"] + store.storeArguments).json(BackupJob.self)
+        let job = try CLI.run(["backup", "--json"] + store.storeArguments).json(BackupRecord.self)
         var data = try Data(contentsOf: URL(fileURLWithPath: job.path!))
         data[4000] ^= 0x80
         try data.write(to: URL(fileURLWithPath: job.path!))
@@ -103,8 +103,8 @@ struct CommandLineTests {
             """.utf8).write(to: file)
         let fromFile = try CLI.run(["backup", "--config", file.path, "--json"])
         #expect(fromFile.status == 0, "\(fromFile.stderr)")
-        #expect(try fromFile.json(BackupJob.self).path?.hasPrefix(store.root.appendingPathComponent("data-from-file").path) == true)
+        #expect(try fromFile.json(BackupRecord.self).path?.hasPrefix(store.root.appendingPathComponent("data-from-file").path) == true)
         let overridden = try CLI.run(["backup", "--config", file.path, "--data-dir", store.dataDir.path, "--json"])
-        #expect(try overridden.json(BackupJob.self).path?.hasPrefix(store.dataDir.path) == true)
+        #expect(try overridden.json(BackupRecord.self).path?.hasPrefix(store.dataDir.path) == true)
     }
 }

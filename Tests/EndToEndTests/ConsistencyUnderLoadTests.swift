@@ -14,12 +14,12 @@ struct ConsistencyUnderLoadTests {
         defer { stop(simulator) }
         try store.waitForSales(after: 0, count: 10)
 
-        var jobs: [BackupJob] = []
+        var jobs: [BackupRecord] = []
         for _ in 0..<5 {
             let base = store.ledgerCount()
             let result = try CLI.run(["backup", "--kind", "db-full", "--json"] + store.storeArguments)
             #expect(result.status == 0, "\(result.stderr)")
-            let job = try result.json(BackupJob.self)
+            let job = try result.json(BackupRecord.self)
             #expect(job.status == .succeeded)
             jobs.append(job)
             try store.waitForSales(after: base, count: 10)

@@ -31,7 +31,7 @@ struct CrashTests {
 
         let next = try CLI.run(arguments)
         #expect(next.status == 0, "\(next.stderr)")
-        #expect(try next.json(BackupJob.self).status == .succeeded)
+        #expect(try next.json(BackupRecord.self).status == .succeeded)
         try expectEverySucceededJobVerifies(store)
         let catalog = try store.catalog()
         #expect(try catalog.runningJobs().isEmpty)
@@ -55,7 +55,7 @@ struct CrashTests {
         try SQLiteConnection(path: live.path, mode: .readWrite).execute(
             "CREATE TABLE restore_marker(value TEXT); INSERT INTO restore_marker VALUES ('backup')")
         let backup = try CLI.run(["backup", "--kind", "db-full", "--json"] + store.storeArguments)
-        let job = try backup.json(BackupJob.self)
+        let job = try backup.json(BackupRecord.self)
         #expect(job.status == .succeeded)
 
         let simulator = try store.startSimulator(tps: 20)

@@ -38,10 +38,10 @@ struct FileBackupCLITests {
             }
         }
 
-        func backup(_ kind: String) throws -> BackupJob {
+        func backup(_ kind: String) throws -> BackupRecord {
             let result = try CLI.run(["backup", "--kind", kind, "--json"] + arguments)
             #expect(result.status == 0, "\(result.stderr)")
-            return try result.json(BackupJob.self)
+            return try result.json(BackupRecord.self)
         }
     }
 

@@ -12,7 +12,7 @@ struct IncrementalChainTests {
         defer { stop(simulator) }
         try store.waitForSales(after: 0, count: 5)
 
-        let full = try CLI.run(["backup", "--kind", "db-full", "--json"] + store.storeArguments).json(BackupJob.self)
+        let full = try CLI.run(["backup", "--kind", "db-full", "--json"] + store.storeArguments).json(BackupRecord.self)
         #expect(full.status == .succeeded)
         var points = [full]
         for _ in 0..<24 {
@@ -20,7 +20,7 @@ struct IncrementalChainTests {
             try store.waitForSales(after: base, count: 3)
             let result = try CLI.run(["backup", "--kind", "db-incremental", "--skip-integrity-check", "--json"] + store.storeArguments)
             #expect(result.status == 0, "\(result.stderr)")
-            let job = try result.json(BackupJob.self)
+            let job = try result.json(BackupRecord.self)
             // The first hourly starts the chain as a base holding every page; the others build on the previous one.
             #expect(job.kind == .dbIncremental && job.parentId == (points.count == 1 ? nil : points.last?.id))
             points.append(job)
@@ -55,10 +55,10 @@ struct IncrementalChainTests {
     @Test("A deleted or corrupted middle link: later points are refused naming it, and the next incremental starts a new chain")
     func brokenChain() throws {
         let store = try DemoFixture(sizeMB: 4)
-        var points: [BackupJob] = []
+        var points: [BackupRecord] = []
         for (i, kind) in ["db-full", "db-incremental", "db-incremental", "db-incremental"].enumerated() {
             _ = try CLI.run(["demo", "simulate", "--dir", store.layout.root.path, "--tps", "5000", "--count", "50", "--seed", "\(i + 10)"])
-            points.append(try CLI.run(["backup", "--kind", kind, "--json", "--skip-integrity-check"] + store.storeArguments).json(BackupJob.self))
+            points.append(try CLI.run(["backup", "--kind", kind, "--json", "--skip-integrity-check"] + store.storeArguments).json(BackupRecord.self))
         }
         let middle = points[2]
         var bytes = try Data(contentsOf: URL(fileURLWithPath: middle.path!))
@@ -74,7 +74,7 @@ struct IncrementalChainTests {
         let earlier = store.root.appendingPathComponent("earlier.db")
         #expect(try CLI.run(["restore", "\(points[1].id!)", "--yes", "--pos-db", earlier.path, "--data-dir", store.dataDir.path]).status == 0)
 
-        let next = try CLI.run(["backup", "--kind", "db-incremental", "--json"] + store.storeArguments).json(BackupJob.self)
+        let next = try CLI.run(["backup", "--kind", "db-incremental", "--json"] + store.storeArguments).json(BackupRecord.self)
         #expect(next.status == .succeeded)
         #expect(next.kind == .dbIncremental && next.parentId == nil)
         let alerts = try store.catalog().alerts()

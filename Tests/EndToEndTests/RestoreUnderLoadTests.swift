@@ -12,7 +12,7 @@ struct RestoreUnderLoadTests {
         let store = try DemoFixture(sizeMB: 8)
         let backup = try CLI.run(["backup", "--kind", "db-full", "--json"] + store.storeArguments)
         #expect(backup.status == 0, "\(backup.stderr)")
-        let job = try backup.json(BackupJob.self)
+        let job = try backup.json(BackupRecord.self)
         // Nobody writes yet: the backup holds exactly the invoices up to this id.
         let lastBackedUp = try SQLiteConnection(path: store.layout.posDatabase.path, mode: .readOnly).integer("SELECT max(id) FROM invoices")
 

@@ -96,7 +96,7 @@ struct BackupRunnerTests {
             s.retention.keepWeekly = 0
             s.retention.keepMonthly = 0
         })
-        var jobs: [BackupJob] = []
+        var jobs: [BackupRecord] = []
         var pruned: [Int] = []
         for _ in 0..<3 {
             guard case .succeeded(let job, let count) = store.runner.run(.dbFull, trigger: .manual, integrityCheck: false) else {

@@ -27,7 +27,7 @@ struct Harness {
 
     /// A row as an earlier run would have left it.
     func history(_ kind: BackupKind, _ time: String, status: JobStatus = .succeeded) throws {
-        var job = BackupJob(kind: kind, trigger: .scheduled, startedAt: local(time))
+        var job = BackupRecord(kind: kind, trigger: .scheduled, startedAt: local(time))
         job.status = status
         _ = try context.catalog.insert(job)
     }
@@ -120,7 +120,7 @@ struct SchedulerTests {
         // The process holding the lock was running an hourly of its own, which succeeded at 10:01.
         let catalog = h.context.catalog
         h.clock.at(local("2026-05-13 10:01")) {
-            var job = BackupJob(kind: .dbIncremental, trigger: .manual, startedAt: local("2026-05-13 10:00", newYork).addingTimeInterval(20))
+            var job = BackupRecord(kind: .dbIncremental, trigger: .manual, startedAt: local("2026-05-13 10:00", newYork).addingTimeInterval(20))
             job.status = .succeeded
             _ = try! catalog.insert(job)
         }

@@ -86,7 +86,7 @@ struct RecordingRunner: BackupRunning {
         let index = calls.write { $0.append(call); return $0.count - 1 }
         during(call)
         do {
-            var job = BackupJob(kind: kind, trigger: trigger, startedAt: call.at)
+            var job = BackupRecord(kind: kind, trigger: trigger, startedAt: call.at)
             if kind == .dbIncremental {
                 // The newest database backup, as the incremental job chooses its parent.
                 job.parentId = try (context.catalog.jobs(kind: .dbFull, status: .succeeded, limit: 1)

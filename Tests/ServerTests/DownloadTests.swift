@@ -68,6 +68,7 @@ struct DownloadTests {
             #expect(try await http.get("/api/v1/backups/\(deleted.id!)/download", token: Tokens.admin).status == 410)
             let gone = try await http.get("/api/v1/backups/\(missing.id!)/download", token: Tokens.admin)
             #expect(gone.status == 404 && gone.errorCode == "archive_missing")
+            #expect(gone.text.contains("no longer on this server's disk, and it has no off-site copy"), "\(gone.text)")
             #expect(try await http.get("/api/v1/backups/999/download", token: Tokens.admin).status == 404)
             #expect(try await http.get("/api/v1/backups/abc/download", token: Tokens.admin).status == 400)
         }
@@ -83,7 +84,7 @@ struct DownloadTests {
         let file = data.archives(.dbFull).appendingPathComponent("db-full-large.zip")
         let size = 256 << 20
         let digest = try writePseudoRandomFile(file, size: size)
-        var job = BackupJob(kind: .dbFull, trigger: .manual, startedAt: Date())
+        var job = BackupRecord(kind: .dbFull, trigger: .manual, startedAt: Date())
         job.status = .succeeded
         job.finishedAt = Date()
         job.path = file.path

@@ -110,7 +110,7 @@ struct ProgressTests {
     /// A backup run by another process (the CLI): the stream polls the catalog and ends with the final state.
     @Test func aJobOfAnotherProcessIsFollowedThroughTheCatalog() async throws {
         let store = try TestStore()
-        let running = try store.catalog.insert(BackupJob(kind: .dbFull, trigger: .manual, startedAt: Date()))
+        let running = try store.catalog.insert(BackupRecord(kind: .dbFull, trigger: .manual, startedAt: Date()))
         try await store.run { http in
             let log = EventLog()
             async let stream = http.request("GET", "/api/v1/backups/\(running.id!)/progress", token: Tokens.admin) { log.feed($0) }

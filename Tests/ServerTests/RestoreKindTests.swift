@@ -197,7 +197,7 @@ struct RestoreKindTests {
         let store = try TestStore(productFiles: 0)
         try FileManager.default.removeItem(at: store.uploads)
         try store.setMarker("fresh install")
-        let received = RestoreRoutes.uploadsDirectory(store.context)
+        let received = ArchiveReceiver.directory(store.context)
         try await store.run { http in
             // A files archive holds no database.
             let wrong = try await http.request("POST", "/api/v1/restores/upload?confirm=true&scope=database", token: Tokens.admin,

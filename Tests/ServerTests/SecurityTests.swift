@@ -360,10 +360,10 @@ struct DemoModeTests {
 
 @Suite("Security: uploads (issue 12, finding 7)", .serialized)
 struct UploadLimitTests {
-    /// A disk of `size` bytes holding nothing but the uploads in the data directory's uploads folder.
+    /// A disk of `size` bytes holding nothing but the archives in the data directory's received folder.
     static func smallDisk(_ size: Int64) -> FreeSpace {
         FreeSpace { url in
-            let folder = url.lastPathComponent == "uploads" ? url : url.deletingLastPathComponent().appendingPathComponent("uploads")
+            let folder = url.lastPathComponent == "received" ? url : url.deletingLastPathComponent().appendingPathComponent("received")
             let used = (try? FileManager.default.contentsOfDirectory(at: folder, includingPropertiesForKeys: [.fileSizeKey]))?
                 .reduce(Int64(0)) { $0 + Int64((try? $1.resourceValues(forKeys: [.fileSizeKey]).fileSize) ?? 0) } ?? 0
             return UInt64(max(0, size - used))
@@ -371,12 +371,12 @@ struct UploadLimitTests {
     }
 
     func uploadFolder(_ store: TestStore) -> [String] {
-        (try? FileManager.default.contentsOfDirectory(atPath: RestoreRoutes.uploadsDirectory(store.context).path)) ?? []
+        (try? FileManager.default.contentsOfDirectory(atPath: ArchiveReceiver.directory(store.context).path)) ?? []
     }
 
     @Test func aChunkedUploadStopsWhenTheDiskFillsUp() async throws {
         // 64 MiB kept free + 3 MiB: a chunked 8 MiB upload must stop after about 3 MiB.
-        let store = try TestStore(disk: Self.smallDisk(UploadReceiver.reserve + (3 << 20))) { $0.maxUploadBytes = 1 << 30 }
+        let store = try TestStore(disk: Self.smallDisk(ArchiveReceiver.reserve + (3 << 20))) { $0.maxUploadBytes = 1 << 30 }
         try await store.run { http in
             let response = try await http.request("POST", "/api/v1/restores/upload?confirm=true", token: Tokens.admin,
                                                   body: .chunked(Data(repeating: 0x42, count: 8 << 20), chunkSize: 64 << 10, contentType: "application/zip"))
@@ -389,7 +389,7 @@ struct UploadLimitTests {
     }
 
     @Test func withoutACapAnUploadMayTakeHalfTheFreeDisk() async throws {
-        let store = try TestStore(disk: Self.smallDisk(UploadReceiver.reserve + 2000))
+        let store = try TestStore(disk: Self.smallDisk(ArchiveReceiver.reserve + 2000))
         #expect(store.server.configuration.maxUploadBytes == nil)
         try await store.run { http in
             let response = try await http.request("POST", "/api/v1/restores/upload?confirm=true", token: Tokens.admin,
@@ -400,7 +400,7 @@ struct UploadLimitTests {
                                                  body: .chunked(Data(repeating: 7, count: 1500), chunkSize: 100, contentType: "application/zip"))
             #expect(chunked.status == 413, "\(chunked.status) \(chunked.text)")
         }
-        #expect(UploadReceiver.defaultCap(free: UploadReceiver.reserve + 2000) == 1000)
+        #expect(ArchiveReceiver.defaultCap(free: ArchiveReceiver.reserve + 2000) == 1000)
         #expect(uploadFolder(store).isEmpty)
     }
 
@@ -412,7 +412,7 @@ struct UploadLimitTests {
             try first.send("POST /api/v1/restores/upload?confirm=true HTTP/1.1\r\nHost: 127.0.0.1:\(http.port)\r\n"
                            + "Authorization: Bearer \(Tokens.admin)\r\nContent-Type: application/zip\r\nTransfer-Encoding: chunked\r\n\r\n"
                            + "5\r\nhello\r\n")
-            try await eventually { store.server.services.uploadSlot.current }
+            try await eventually { store.server.services.receiveSlot.current }
             let second = try await http.request("POST", "/api/v1/restores/upload?confirm=true", token: Tokens.admin,
                                                 body: .data(Data(repeating: 1, count: 100), contentType: "application/zip"))
             #expect(second.status == 409, "\(second.status) \(second.text)")
@@ -421,21 +421,26 @@ struct UploadLimitTests {
             // The first one ends (a damaged archive: refused), and the slot is free again.
             try first.send("0\r\n\r\n")
             #expect(try await first.readResponse().status == 422)
-            #expect(!store.server.services.uploadSlot.current)
+            #expect(!store.server.services.receiveSlot.current)
         }
         #expect(uploadFolder(store).isEmpty)
     }
 
     @Test func uploadsLeftByACrashAreRemovedAtStartUp() throws {
         let store = try TestStore()
-        let folder = RestoreRoutes.uploadsDirectory(store.context)
-        let leftover = folder.appendingPathComponent("upload-20261126T230000Z-deadbeef.zip")
+        let folder = ArchiveReceiver.directory(store.context)
+        let leftover = folder.appendingPathComponent("received-20261126T230000Z-deadbeef.zip")
         let other = folder.appendingPathComponent("notes.txt")
         try Data("partial".utf8).write(to: leftover)
         try Data("kept".utf8).write(to: other)
+        // What an earlier version left in its `uploads/` folder goes too, and so does the folder once empty.
+        let legacy = store.context.dataDirectory.root.appendingPathComponent("uploads")
+        try POSIXFile.makePrivateDirectory(legacy)
+        try Data("partial".utf8).write(to: legacy.appendingPathComponent("upload-20261126T230000Z-cafebabe.zip"))
         _ = try CapsServer(configuration: store.server.configuration, context: store.context)
         #expect(!FileManager.default.fileExists(atPath: leftover.path))
         #expect(FileManager.default.fileExists(atPath: other.path))
+        #expect(!FileManager.default.fileExists(atPath: legacy.path))
     }
 }
 
@@ -582,7 +587,7 @@ struct AuditGapTests {
         let request = Request(head: HTTPRequest(method: .get, scheme: "http", authority: "127.0.0.1", path: "/api/v1/backups/\(job.id!)/download"),
                               body: RequestBody(buffer: ByteBuffer()))
         do {
-            let response = try BackupRoutes.download(job, try OpenArchive(path: job.path!), request: request, context: context,
+            let response = try BackupRoutes.download(job, try OpenArchive(URL(fileURLWithPath: job.path!)), request: request, context: context,
                                                      note: Auditor.Note(), services: store.server.services)
             #expect(response.status == .ok)
         }

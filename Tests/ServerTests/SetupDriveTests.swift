@@ -58,7 +58,7 @@ struct SetupDriveTests {
             }
             let code = try SetupTests.code(store)
             let setup = ["X-Setup-Code": code]
-            let uploads = RestoreRoutes.uploadsDirectory(store.context)
+            let uploads = ArchiveReceiver.directory(store.context)
             try await store.run { http in
                 let notYet = try await http.request("GET", "/api/v1/setup/drive/backups", headers: setup)
                 #expect(notYet.status == 409 && notYet.errorCode == "not_connected", "\(notYet.text)")

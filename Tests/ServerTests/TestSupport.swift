@@ -91,12 +91,12 @@ final class TestStore: @unchecked Sendable {
     }
 
     /// A backup made directly (not through the API), as the CLI or scheduler would.
-    func backup() throws -> BackupJob {
+    func backup() throws -> BackupRecord {
         try DatabaseBackupJob(context: context).run(trigger: .manual)
     }
 
     /// A `files` or `full` backup made directly, as the CLI or scheduler would (needs `productFiles`).
-    func fileBackup(_ kind: BackupKind) throws -> BackupJob {
+    func fileBackup(_ kind: BackupKind) throws -> BackupRecord {
         try FileBackupJob(context: context, kind: kind).run(trigger: .manual)
     }
 

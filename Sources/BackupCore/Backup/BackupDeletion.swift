@@ -11,7 +11,7 @@ public struct BackupDeletion: Sendable {
 
     /// - Parameter reason: recorded in `deleted_by`, e.g. "retention: daily bucket full" or "user:admin".
     @discardableResult
-    public func delete(_ job: BackupJob, reason: String, actor: BackupContext.Actor = .system) throws -> BackupJob {
+    public func delete(_ job: BackupRecord, reason: String, actor: BackupContext.Actor = .system) throws -> BackupRecord {
         guard job.status != .running else {
             throw BackupError(.busy, "Backup \(job.id ?? 0) is still running and cannot be deleted.")
         }
@@ -39,7 +39,7 @@ public struct BackupDeletion: Sendable {
 
     /// The backup and its off-site copies. The local deletion always happens first; a destination that
     /// refuses (or is not at hand) is reported in `remote`, its copy left recorded for a later try.
-    public func deleteEverywhere(_ job: BackupJob, reason: String, actor: BackupContext.Actor = .system) async throws -> BackupDeletionResult {
+    public func deleteEverywhere(_ job: BackupRecord, reason: String, actor: BackupContext.Actor = .system) async throws -> BackupDeletionResult {
         let deleted = try delete(job, reason: reason, actor: actor)
         var remote: [RemoteDeletion] = []
         for copy in try context.catalog.offsiteCopies(of: job.id!) where copy.status == .uploaded && copy.remoteId != nil {
@@ -57,7 +57,7 @@ public struct BackupDeletion: Sendable {
 
 /// What deleting a backup did, here and off-site.
 public struct BackupDeletionResult: Sendable {
-    public var backup: BackupJob
+    public var backup: BackupRecord
     public var remote: [RemoteDeletion]
 
     /// One sentence for the store manager, e.g. "Backup 12 was deleted, and its copy on Google Drive too."

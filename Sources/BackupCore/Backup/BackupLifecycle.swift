@@ -3,7 +3,7 @@ import Foundation
 /// A backup failed: the error and the job's final record (status `failed`, error recorded).
 public struct BackupFailure: Error, CustomStringConvertible {
     public var error: BackupError
-    public var job: BackupJob
+    public var job: BackupRecord
     public var description: String { error.description }
 }
 
@@ -38,9 +38,9 @@ struct BackupLifecycle {
     ///   - produce: the kind's work; may fill in the record (parent, image checksum, snapshot times).
     ///   - published: after success, for what only the kind knows (keep the hourly image, warn about skipped files).
     func run(integrityCheck: Bool, progress: ProgressHandler?,
-             produce: (_ job: inout BackupJob, _ work: URL) throws -> ProducedArchive,
-             published: (BackupJob) -> Void = { _ in }) throws -> BackupJob {
-        var job = try context.catalog.insert(BackupJob(kind: kind, trigger: trigger, startedAt: context.now(),
+             produce: (_ job: inout BackupRecord, _ work: URL) throws -> ProducedArchive,
+             published: (BackupRecord) -> Void = { _ in }) throws -> BackupRecord {
+        var job = try context.catalog.insert(BackupRecord(kind: kind, trigger: trigger, startedAt: context.now(),
                                                        userId: actor.userId, stationId: actor.stationId))
         progress?(.started(recordId: job.id!))
         let work = context.dataDirectory.work(job.uuid)
@@ -63,7 +63,7 @@ struct BackupLifecycle {
 
     /// Sidecar and archive renamed into `archives/<kind>/`, then "succeeded" with the manifest and the outbox.
     /// The path is recorded before the rename, so that crash recovery finds an archive published without success.
-    private func publish(_ produced: ProducedArchive, of started: BackupJob, work: URL, progress: ProgressHandler?) throws -> BackupJob {
+    private func publish(_ produced: ProducedArchive, of started: BackupRecord, work: URL, progress: ProgressHandler?) throws -> BackupRecord {
         var job = started
         let folder = context.dataDirectory.archives(kind)
         job.path = folder.appendingPathComponent(produced.name).path
@@ -79,7 +79,7 @@ struct BackupLifecycle {
         return job
     }
 
-    private func fail(_ started: BackupJob, _ error: any Error) -> BackupFailure {
+    private func fail(_ started: BackupRecord, _ error: any Error) -> BackupFailure {
         var job = started
         let failure = BackupError.wrap(error, "The \(kind.displayName) failed.")
         job.status = .failed
@@ -103,7 +103,7 @@ struct BackupLifecycle {
 struct IntegrityCheck {
     let context: BackupContext
 
-    func record(on published: BackupJob, snapshot: URL, progress: ProgressHandler?) -> BackupJob {
+    func record(on published: BackupRecord, snapshot: URL, progress: ProgressHandler?) -> BackupRecord {
         var job = published
         do {
             let problems = try SQLiteConnection(path: snapshot.path, mode: .readOnly).integrityProblems(progress: progress)

@@ -3,11 +3,11 @@ import Foundation
 /// How a request to run a backup ended.
 public enum BackupOutcome: Sendable {
     /// The backup succeeded; `pruned` older backups were deleted by retention afterwards.
-    case succeeded(BackupJob, pruned: Int)
+    case succeeded(BackupRecord, pruned: Int)
     /// Not started: another backup or restore holds the job lock (R4.4).
     case skipped(reason: String)
     /// `job` is the failed record when the job got as far as creating one.
-    case failed(BackupError, job: BackupJob?)
+    case failed(BackupError, job: BackupRecord?)
 }
 
 /// "Run a backup of kind K": the one entry point for the scheduler, the server and the CLI.
@@ -37,7 +37,7 @@ public struct BackupRunner: Sendable {
         return outcome
     }
 
-    private func run(_ kind: BackupKind, applyingRetention: Bool, alertOnFailure: Bool, _ job: () throws -> BackupJob?) -> BackupOutcome {
+    private func run(_ kind: BackupKind, applyingRetention: Bool, alertOnFailure: Bool, _ job: () throws -> BackupRecord?) -> BackupOutcome {
         do {
             guard let job = try job() else { return .skipped(reason: "another backup or restore is running") }
             return .succeeded(job, pruned: applyingRetention ? applyRetention() : 0)
@@ -52,7 +52,7 @@ public struct BackupRunner: Sendable {
     }
 
     private func dispatch(_ kind: BackupKind, trigger: JobTrigger, actor: BackupContext.Actor, integrityCheck: Bool,
-                          progress: ProgressHandler?) throws -> BackupJob {
+                          progress: ProgressHandler?) throws -> BackupRecord {
         switch kind {
         case .dbFull, .dbIncremental:
             try DatabaseBackupJob(context: context, kind: kind)

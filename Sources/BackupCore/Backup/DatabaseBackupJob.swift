@@ -25,14 +25,14 @@ public struct DatabaseBackupJob: Sendable {
     ///   backup trust the image by its SHA-256 alone, and it is how a damaged POS database is noticed.
     ///   The job alone: no retention and no alert but for a full disk (those are `BackupRunner`'s).
     public func run(trigger: JobTrigger, actor: BackupContext.Actor = .system, integrityCheck: Bool = true,
-                    progress: ProgressHandler? = nil) throws -> BackupJob {
+                    progress: ProgressHandler? = nil) throws -> BackupRecord {
         try context.exclusiveJob {
             try runLocked(trigger: trigger, actor: actor, integrityCheck: integrityCheck, progress: progress)
         }
     }
 
     /// For callers that already hold the job lock (`BackupRunner`).
-    func runLocked(trigger: JobTrigger, actor: BackupContext.Actor, integrityCheck: Bool, progress: ProgressHandler?) throws -> BackupJob {
+    func runLocked(trigger: JobTrigger, actor: BackupContext.Actor, integrityCheck: Bool, progress: ProgressHandler?) throws -> BackupRecord {
         let source = try context.requirePOSDatabase()
         return try BackupLifecycle(context: context, kind: kind, trigger: trigger, actor: actor).run(
             integrityCheck: integrityCheck, progress: progress,
@@ -47,7 +47,7 @@ public struct DatabaseBackupJob: Sendable {
 
     /// Keeps this hourly's snapshot for the next hourly to XOR its changed pages against, in place of
     /// the previous one. Best effort: without it the next hourly stores those pages whole.
-    private func keepHourlyImage(_ snapshot: URL, of job: BackupJob) {
+    private func keepHourlyImage(_ snapshot: URL, of job: BackupRecord) {
         let folder = context.dataDirectory.pageIndexes
         let kept = context.dataDirectory.hourlyImage(job.uuid)
         guard (try? POSIXFile.rename(snapshot, to: kept)) != nil else { return }
@@ -71,7 +71,7 @@ public struct DatabaseBackupJob: Sendable {
     }
 
     /// - Parameter keepSnapshot: the snapshot is still needed after publication (the integrity check).
-    private func produce(_ job: inout BackupJob, source: URL, work: URL, keepSnapshot: Bool, progress: ProgressHandler?) throws -> ProducedArchive {
+    private func produce(_ job: inout BackupRecord, source: URL, work: URL, keepSnapshot: Bool, progress: ProgressHandler?) throws -> ProducedArchive {
         let snapshotURL = work.appendingPathComponent("snapshot.sqlite")
         progress?(ProgressEvent(phase: .snapshot, bytesDone: 0, bytesTotal: 0))
         // The daily full is a VACUUM INTO image (R1.2): compact, standalone. Hourly incrementals use
@@ -79,7 +79,7 @@ public struct DatabaseBackupJob: Sendable {
         let snapshotter = DatabaseSnapshotter()
         let snapshot: SnapshotInfo
         // An incremental needs a sound parent; without one it starts a new chain as a base (all pages).
-        var parent: (job: BackupJob, delta: DeltaParent)?
+        var parent: (job: BackupRecord, delta: DeltaParent)?
         var early: EarlyMembers?
         if job.kind == .dbIncremental {
             // The snapshot holds one core; checking the chain's archives (SHA-256 of each) takes the other.

@@ -23,14 +23,14 @@ public struct FileBackupJob: Sendable {
     /// - Parameter integrityCheck: for `full`, `PRAGMA integrity_check` of the snapshot after publishing,
     ///   as the database backup does (restores of this backup may then trust the image by its SHA-256).
     public func run(trigger: JobTrigger, actor: BackupContext.Actor = .system, integrityCheck: Bool = true,
-                    progress: ProgressHandler? = nil) throws -> BackupJob {
+                    progress: ProgressHandler? = nil) throws -> BackupRecord {
         try context.exclusiveJob {
             try runLocked(trigger: trigger, actor: actor, integrityCheck: integrityCheck, progress: progress)
         }
     }
 
     /// For callers that already hold the job lock (`BackupRunner`).
-    func runLocked(trigger: JobTrigger, actor: BackupContext.Actor, integrityCheck: Bool, progress: ProgressHandler?) throws -> BackupJob {
+    func runLocked(trigger: JobTrigger, actor: BackupContext.Actor, integrityCheck: Bool, progress: ProgressHandler?) throws -> BackupRecord {
         guard let uploads = context.uploads else {
             throw BackupError(.configuration, "No uploads folder is configured.", remedy: .configureUploadsFolder)
         }
@@ -53,7 +53,7 @@ public struct FileBackupJob: Sendable {
         var skipped: [SkippedFile]
     }
 
-    private func produce(_ job: inout BackupJob, uploads: URL, database: URL?, excludes: [String], work: URL,
+    private func produce(_ job: inout BackupRecord, uploads: URL, database: URL?, excludes: [String], work: URL,
                          progress: ProgressHandler?) throws -> Produced {
         progress?(ProgressEvent(phase: .scan, bytesDone: 0, bytesTotal: 0))
         var scan: FileScan? = try FileScan.run(root: uploads, prefix: Self.entryPrefix, excludes: excludes, kind: kind,
@@ -133,7 +133,7 @@ public struct FileBackupJob: Sendable {
 
     /// The full archive's database part, as the database backup writes it: a `VACUUM INTO` snapshot
     /// gzip'd on both cores (`FullImageEncoder`, with its head start), then the config files.
-    private func writeDatabase(_ database: URL, into writer: ZipWriter, work: URL, job: inout BackupJob,
+    private func writeDatabase(_ database: URL, into writer: ZipWriter, work: URL, job: inout BackupRecord,
                                progress: ProgressHandler?) throws -> (entries: [Manifest.Entry], image: Manifest.DatabaseImage) {
         progress?(ProgressEvent(phase: .snapshot, bytesDone: 0, bytesTotal: 0))
         let snapshotURL = work.appendingPathComponent("snapshot.sqlite")
@@ -171,7 +171,7 @@ public struct FileBackupJob: Sendable {
         }
     }
 
-    private func warnAboutSkipped(_ skipped: [SkippedFile], job: BackupJob) {
+    private func warnAboutSkipped(_ skipped: [SkippedFile], job: BackupRecord) {
         let sample = skipped.prefix(5).map { "\($0.path): \($0.reason)" }.joined(separator: "; ")
         _ = try? context.catalog.raiseAlert(
             .warning, kind: "files-skipped",

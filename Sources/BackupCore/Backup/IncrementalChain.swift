@@ -15,7 +15,7 @@ public struct IncrementalChain: Sendable {
 
     /// The links from the chain's start (a base or a full backup) to `job`, oldest first, each
     /// checked to be a succeeded backup whose archive can be read (here, or from an off-site copy). Throws naming the first missing or broken link.
-    public func links(to job: BackupJob) throws -> [BackupJob] {
+    public func links(to job: BackupRecord) throws -> [BackupRecord] {
         var chain = [job]
         var current = job
         while let parentId = current.parentId {
@@ -36,10 +36,10 @@ public struct IncrementalChain: Sendable {
     /// The parent for the next incremental (the newest hourly backup), or nil when the next one
     /// must be a base: no hourly yet, chain at its maximum length, page index not at hand, or a link
     /// missing or damaged (then an alert says so).
-    func parentForNextIncremental() throws -> (job: BackupJob, delta: DeltaParent)? {
+    func parentForNextIncremental() throws -> (job: BackupRecord, delta: DeltaParent)? {
         guard let newest = try context.catalog.jobs(kind: .dbIncremental, status: .succeeded, limit: 1).first,
               let imageSha256 = newest.imageSha256 else { return nil }
-        let chain: [BackupJob]
+        let chain: [BackupRecord]
         do {
             chain = try links(to: newest)
             for link in chain {

@@ -69,7 +69,7 @@ extension Catalog {
     }
 
     /// Many records in one transaction (the overview benchmark's synthetic catalog).
-    public func insert(_ jobs: [BackupJob]) throws {
+    public func insert(_ jobs: [BackupRecord]) throws {
         try database.write { db in
             for var job in jobs { try job.insert(db) }
         }

@@ -4,12 +4,12 @@ import GRDB
 /// The read queries the dashboard and /metrics ask for: look-ups by id, paging, and the overview's
 /// aggregates. Named here so that no caller outside the catalog writes SQL against its schema.
 extension Catalog {
-    public func restoreJob(id: Int64) throws -> RestoreJob? {
-        try database.read { db in try RestoreJob.fetchOne(db, key: id) }
+    public func restoreJob(id: Int64) throws -> RestoreRecord? {
+        try database.read { db in try RestoreRecord.fetchOne(db, key: id) }
     }
 
-    public func restoreJobs(limit: Int = 100, offset: Int = 0) throws -> [RestoreJob] {
-        try database.read { db in try RestoreJob.order(Column("id").desc).limit(limit, offset: offset).fetchAll(db) }
+    public func restoreJobs(limit: Int = 100, offset: Int = 0) throws -> [RestoreRecord] {
+        try database.read { db in try RestoreRecord.order(Column("id").desc).limit(limit, offset: offset).fetchAll(db) }
     }
 
     public func auditLog(limit: Int = 100, offset: Int = 0) throws -> [AuditEntry] {
@@ -49,7 +49,7 @@ extension Catalog {
                 result[kind] = KindStatistics(kind: kind, failures: row["failures"] ?? 0, successes: row["successes"] ?? 0)
             }
             for kind in result.keys {
-                if let job = try BackupJob.filter(Column("kind") == kind && Column("status") == JobStatus.succeeded.rawValue)
+                if let job = try BackupRecord.filter(Column("kind") == kind && Column("status") == JobStatus.succeeded.rawValue)
                     .order(Column("finished_at").desc, Column("id").desc).fetchOne(db) {
                     result[kind]?.lastSuccessAt = job.finishedAt
                     result[kind]?.lastSuccessDuration = job.finishedAt.map { $0.timeIntervalSince(job.startedAt) }

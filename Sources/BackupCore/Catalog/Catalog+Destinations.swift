@@ -52,7 +52,7 @@ extension Catalog {
     /// One pending row per enabled destination that takes `job`'s kind, when the settings' `uploads` name
     /// that kind (they decide what goes off-site; a destination's `kinds` can only narrow it). Called inside
     /// `complete`, so a backup that counts as succeeded always has its outbox rows, and one that does not has none.
-    static func enqueueOffsiteCopies(_ db: GRDB.Database, of job: BackupJob) throws -> [BackupDestObject] {
+    static func enqueueOffsiteCopies(_ db: GRDB.Database, of job: BackupRecord) throws -> [BackupDestObject] {
         var queued: [BackupDestObject] = []
         guard try SettingsStore.uploads(db).copies(job.kind) else { return [] }
         for destination in try DestinationRecord.filter(Column("enabled") == true).fetchAll(db)

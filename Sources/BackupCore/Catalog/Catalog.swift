@@ -27,7 +27,7 @@ public final class Catalog: Sendable {
 
     // MARK: Backup jobs
 
-    public func insert(_ job: BackupJob) throws -> BackupJob {
+    public func insert(_ job: BackupRecord) throws -> BackupRecord {
         try database.write { db in
             var job = job
             try job.insert(db)
@@ -35,7 +35,7 @@ public final class Catalog: Sendable {
         }
     }
 
-    public func update(_ job: BackupJob) throws {
+    public func update(_ job: BackupRecord) throws {
         try database.write { db in try job.update(db) }
     }
 
@@ -43,7 +43,7 @@ public final class Catalog: Sendable {
     /// off-site copy for every enabled destination that takes this kind (the outbox an uploader drains).
     /// - Returns: the outbox rows written.
     @discardableResult
-    public func complete(_ job: BackupJob, manifest: CatalogManifest) throws -> [BackupDestObject] {
+    public func complete(_ job: BackupRecord, manifest: CatalogManifest) throws -> [BackupDestObject] {
         if case .streamed(_, _, _, let size, _) = manifest, size > UInt64(Int32.max) {
             throw BackupError(.invalidInput, "The manifest is too large for the catalog.", detail: "\(size) bytes")
         }
@@ -102,25 +102,25 @@ public final class Catalog: Sendable {
         }
     }
 
-    public func job(id: Int64) throws -> BackupJob? {
-        try database.read { db in try BackupJob.fetchOne(db, key: id) }
+    public func job(id: Int64) throws -> BackupRecord? {
+        try database.read { db in try BackupRecord.fetchOne(db, key: id) }
     }
 
-    public func job(uuid: String) throws -> BackupJob? {
-        try database.read { db in try BackupJob.filter(Column("uuid") == uuid.lowercased()).fetchOne(db) }
+    public func job(uuid: String) throws -> BackupRecord? {
+        try database.read { db in try BackupRecord.filter(Column("uuid") == uuid.lowercased()).fetchOne(db) }
     }
 
-    public func jobs(kind: BackupKind? = nil, status: JobStatus? = nil, limit: Int = 100, offset: Int = 0) throws -> [BackupJob] {
+    public func jobs(kind: BackupKind? = nil, status: JobStatus? = nil, limit: Int = 100, offset: Int = 0) throws -> [BackupRecord] {
         try database.read { db in
-            var request = BackupJob.all()
+            var request = BackupRecord.all()
             if let kind { request = request.filter(Column("kind") == kind) }
             if let status { request = request.filter(Column("status") == status) }
             return try request.order(Column("started_at").desc, Column("id").desc).limit(limit, offset: offset).fetchAll(db)
         }
     }
 
-    public func runningJobs() throws -> [BackupJob] {
-        try database.read { db in try BackupJob.filter(Column("status") == JobStatus.running).fetchAll(db) }
+    public func runningJobs() throws -> [BackupRecord] {
+        try database.read { db in try BackupRecord.filter(Column("status") == JobStatus.running).fetchAll(db) }
     }
 
     public func manifest(jobId: Int64) throws -> Manifest? {
@@ -132,7 +132,7 @@ public final class Catalog: Sendable {
 
     // MARK: Restore jobs
 
-    public func insert(_ restore: RestoreJob) throws -> RestoreJob {
+    public func insert(_ restore: RestoreRecord) throws -> RestoreRecord {
         try database.write { db in
             var restore = restore
             try restore.insert(db)
@@ -140,12 +140,12 @@ public final class Catalog: Sendable {
         }
     }
 
-    public func update(_ restore: RestoreJob) throws {
+    public func update(_ restore: RestoreRecord) throws {
         try database.write { db in try restore.update(db) }
     }
 
-    public func runningRestores() throws -> [RestoreJob] {
-        try database.read { db in try RestoreJob.filter(Column("status") == RestoreStatus.running).fetchAll(db) }
+    public func runningRestores() throws -> [RestoreRecord] {
+        try database.read { db in try RestoreRecord.filter(Column("status") == RestoreStatus.running).fetchAll(db) }
     }
 
     // MARK: Alerts and audit

@@ -10,8 +10,10 @@ public enum JobStatus: String, Codable, Sendable {
     case running, succeeded, failed, deleted
 }
 
-/// One backup run: the spec's Backup_Job. A row is never dropped; deletion sets `status` and `deletedAt`.
-public struct BackupJob: Codable, Sendable, Equatable, Identifiable {
+/// The catalog's row of one backup (the spec's Backup_Job; table `backup_job`). The operation that makes
+/// one is a job (`DatabaseBackupJob`, `FileBackupJob`); this is its record. A row is never dropped:
+/// deletion sets `status` and `deletedAt`.
+public struct BackupRecord: Codable, Sendable, Equatable, Identifiable {
     public var id: Int64?
     /// Globally unique, written into the archive's manifest: how an archive found on disk or on Drive
     /// is matched to its record.
@@ -149,8 +151,9 @@ public enum RestoreStatus: String, Codable, Sendable {
     case running, succeeded, failed
 }
 
-/// One restore run: the spec's Restore_Job.
-public struct RestoreJob: Codable, Sendable, Equatable, Identifiable {
+/// The catalog's row of one restore (the spec's Restore_Job; table `restore_job`); the operation is a
+/// `DatabaseRestoreJob` or a `FileRestoreJob`.
+public struct RestoreRecord: Codable, Sendable, Equatable, Identifiable {
     public var id: Int64?
     public var sourceJobId: Int64?
     public var sourceBackupId: String?
@@ -215,7 +218,7 @@ extension SnakeCaseRecord {
     public static var databaseColumnEncodingStrategy: DatabaseColumnEncodingStrategy { .convertToSnakeCase }
 }
 
-extension BackupJob: SnakeCaseRecord {
+extension BackupRecord: SnakeCaseRecord {
     public static let databaseTableName = "backup_job"
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
@@ -237,7 +240,7 @@ extension BackupSetting: SnakeCaseRecord {
     public static let databaseTableName = "backup_settings"
 }
 
-extension RestoreJob: SnakeCaseRecord {
+extension RestoreRecord: SnakeCaseRecord {
     public static let databaseTableName = "restore_job"
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }

@@ -98,7 +98,7 @@ extension JobLogLine {
     static func seconds(_ t: TimeInterval) -> String { String(format: "%.1f s", t) }
 
     /// The last line of a backup's log.
-    public static func ended(_ job: BackupJob, at: Date) -> JobLogLine {
+    public static func ended(_ job: BackupRecord, at: Date) -> JobLogLine {
         let took = seconds(at.timeIntervalSince(job.startedAt))
         if job.status == .succeeded {
             return JobLogLine(at: at, level: "info",
@@ -126,7 +126,7 @@ extension JobLogLine {
     }
 
     /// The last line of a restore's log, with what it put back, or the way back when it failed.
-    public static func ended(_ restore: RestoreJob, recoverySteps: [String]?, files: FileRestoreOutcome?, at: Date) -> JobLogLine {
+    public static func ended(_ restore: RestoreRecord, recoverySteps: [String]?, files: FileRestoreOutcome?, at: Date) -> JobLogLine {
         let took = seconds(at.timeIntervalSince(restore.startedAt))
         if restore.status == .succeeded {
             var message = "Restore \(restore.id ?? 0) succeeded in \(took): \(restore.targetPath) now holds \(URL(fileURLWithPath: restore.sourcePath).lastPathComponent)"

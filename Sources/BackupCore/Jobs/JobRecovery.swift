@@ -54,7 +54,7 @@ public struct JobRecovery: Sendable {
     }
 
     /// Moves what a failed job left (work folder, an archive published without success) to `failed/<id>/`.
-    public func fileLeftovers(of job: BackupJob) {
+    public func fileLeftovers(of job: BackupRecord) {
         let fm = FileManager.default
         let target = context.dataDirectory.failed(String(job.id ?? 0))
         let work = context.dataDirectory.work(job.uuid)

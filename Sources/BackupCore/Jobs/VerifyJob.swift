@@ -24,7 +24,7 @@ public struct VerifyJob: Sendable {
     public let context: BackupContext
     public init(context: BackupContext) { self.context = context }
 
-    public func run(archive: URL, job: BackupJob? = nil, progress: ProgressHandler? = nil) -> VerifyReport {
+    public func run(archive: URL, job: BackupRecord? = nil, progress: ProgressHandler? = nil) -> VerifyReport {
         var report = VerifyReport(id: job?.id, backupId: job?.uuid, kind: job?.kind, path: archive.path, status: "failed")
         do {
             // Verify holds no job lock: its scratch folder is kept from another process's crash recovery.
@@ -62,7 +62,7 @@ public struct VerifyJob: Sendable {
 
     /// Remembers the check on the backup's record: a later restore of this bit-identical image
     /// (same SHA-256) can rely on it instead of spending the time again.
-    private func record(_ integrity: String, for job: BackupJob?, imageSha256: String) {
+    private func record(_ integrity: String, for job: BackupRecord?, imageSha256: String) {
         guard var job, job.imageSha256 == imageSha256 else { return }
         job.integrityCheck = integrity
         job.integrityCheckedAt = context.now()

@@ -9,14 +9,28 @@ public struct ArchiveStore: Sendable {
 
     public init(context: BackupContext) { self.context = context }
 
+    /// `job`'s archive file on this disk; nil when it has none or the file is gone (retention, a dead disk,
+    /// a fresh install). The one place that turns a record into a path: downloads and verification read here.
+    public func localFile(of job: BackupRecord) -> URL? {
+        guard job.status == .succeeded, let path = job.path else { return nil }
+        let url = URL(fileURLWithPath: path)
+        return POSIXFile.exists(url) ? url : nil
+    }
+
     /// Whether `job`'s archive is on this disk, or has an off-site copy on a destination at hand.
-    public func canRead(_ job: BackupJob) throws -> Bool {
-        guard let path = job.path else { return false }
-        if POSIXFile.exists(URL(fileURLWithPath: path)) { return true }
+    public func canRead(_ job: BackupRecord) throws -> Bool {
+        guard job.path != nil else { return false }
+        if localFile(of: job) != nil { return true }
         return try !remoteCopies(of: job).isEmpty
     }
 
-    private func remoteCopies(of job: BackupJob) throws -> [(BackupDestObject, any Destination)] {
+    /// Whether `job` has an off-site copy recorded as uploaded (reachable or not from this process).
+    public func hasOffsiteCopy(_ job: BackupRecord) throws -> Bool {
+        guard let id = job.id else { return false }
+        return try context.catalog.offsiteCopies(of: id).contains { $0.status == .uploaded && $0.remoteId != nil }
+    }
+
+    private func remoteCopies(of job: BackupRecord) throws -> [(BackupDestObject, any Destination)] {
         try context.catalog.offsiteCopies(of: job.id!).compactMap { copy in
             guard copy.status == .uploaded, copy.remoteId != nil,
                   let destination = context.offsite.first(where: { $0.name == copy.destination }) else { return nil }
@@ -26,12 +40,12 @@ public struct ArchiveStore: Sendable {
 
     /// The archive of `job` as a file on this disk.
     /// - Parameter scratch: where a fetched copy goes; it is removed with that folder.
-    public func archive(of job: BackupJob, scratch: URL, progress: ProgressHandler? = nil) throws -> URL {
+    public func archive(of job: BackupRecord, scratch: URL, progress: ProgressHandler? = nil) throws -> URL {
         guard job.status == .succeeded, let path = job.path else {
             throw BackupError(.invalidInput, "Backup \(job.id ?? 0) is \(job.status.rawValue) and cannot be read.")
         }
+        if let local = localFile(of: job) { return local }
         let local = URL(fileURLWithPath: path)
-        if POSIXFile.exists(local) { return local }
         if let (copy, destination) = try remoteCopies(of: job).first {
             return try fetch(job, copy: copy, from: destination, into: scratch.appendingPathComponent(local.lastPathComponent), progress: progress)
         }
@@ -41,7 +55,7 @@ public struct ArchiveStore: Sendable {
 
     /// The off-site copy of `job`, fetched into `scratch` and checked, whether or not the local archive is here
     /// (`caps-backup drive download`).
-    public func fetchOffsiteCopy(of job: BackupJob, scratch: URL, progress: ProgressHandler? = nil) throws -> URL {
+    public func fetchOffsiteCopy(of job: BackupRecord, scratch: URL, progress: ProgressHandler? = nil) throws -> URL {
         guard job.status == .succeeded, let path = job.path else {
             throw BackupError(.invalidInput, "Backup \(job.id ?? 0) is \(job.status.rawValue) and has no archive.")
         }
@@ -52,7 +66,7 @@ public struct ArchiveStore: Sendable {
                          progress: progress)
     }
 
-    private func fetch(_ job: BackupJob, copy: BackupDestObject, from destination: any Destination, into file: URL,
+    private func fetch(_ job: BackupRecord, copy: BackupDestObject, from destination: any Destination, into file: URL,
                        progress: ProgressHandler?) throws -> URL {
         try POSIXFile.makePrivateDirectory(file.deletingLastPathComponent())
         if !POSIXFile.exists(file) { close(try POSIXFile.createPrivate(file)) }

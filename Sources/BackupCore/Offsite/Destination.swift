@@ -43,7 +43,7 @@ public struct UploadRequest: Sendable, Equatable {
     }
 
     /// The labels every archive carries off-site: enough to rebuild its catalog record on a fresh install.
-    public static func archive(_ job: BackupJob, store: String) throws -> UploadRequest {
+    public static func archive(_ job: BackupRecord, store: String) throws -> UploadRequest {
         guard let path = job.path, let size = job.size, let sha256 = job.sha256, let id = job.id else {
             throw BackupError(.invalidInput, "Backup \(job.id ?? 0) has no published archive to copy.")
         }

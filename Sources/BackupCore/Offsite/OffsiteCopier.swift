@@ -12,11 +12,11 @@ public struct OffsiteCopier: Sendable {
     /// Follows each copy as it runs (the server puts it on the event stream, beside the jobs):
     /// `begin` before the first byte, returning where that copy's progress goes; `end` with the copy as recorded.
     public struct Observer: Sendable {
-        public var begin: @Sendable (_ job: BackupJob, _ copy: BackupDestObject) -> ProgressHandler?
-        public var end: @Sendable (_ job: BackupJob, _ copy: BackupDestObject) -> Void
+        public var begin: @Sendable (_ job: BackupRecord, _ copy: BackupDestObject) -> ProgressHandler?
+        public var end: @Sendable (_ job: BackupRecord, _ copy: BackupDestObject) -> Void
 
-        public init(begin: @escaping @Sendable (BackupJob, BackupDestObject) -> ProgressHandler?,
-                    end: @escaping @Sendable (BackupJob, BackupDestObject) -> Void) {
+        public init(begin: @escaping @Sendable (BackupRecord, BackupDestObject) -> ProgressHandler?,
+                    end: @escaping @Sendable (BackupRecord, BackupDestObject) -> Void) {
             self.begin = begin
             self.end = end
         }
@@ -62,7 +62,7 @@ public struct OffsiteCopier: Sendable {
     }
 
     /// - Returns: the copy as recorded, and the error when it means the destination cannot take any copy.
-    private func copy(_ job: BackupJob, _ pending: BackupDestObject, progress: ProgressHandler?) async -> (BackupDestObject, DestinationError?) {
+    private func copy(_ job: BackupRecord, _ pending: BackupDestObject, progress: ProgressHandler?) async -> (BackupDestObject, DestinationError?) {
         var stop: DestinationError?
         var copy = pending
         copy.attempts += 1

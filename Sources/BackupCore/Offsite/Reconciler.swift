@@ -53,7 +53,7 @@ public struct Reconciler: Sendable {
 
         // First the copies whose remote id is recorded, so that a label match below never takes an object
         // that a recorded copy owns.
-        var unresolved: [(BackupDestObject, BackupJob)] = []
+        var unresolved: [(BackupDestObject, BackupRecord)] = []
         for copy in copies where copy.status != .deleted {
             guard let job = try context.catalog.job(id: copy.jobId) else { continue }
             guard let remoteId = copy.remoteId, copy.status == .uploaded else {
@@ -107,7 +107,7 @@ public struct Reconciler: Sendable {
     }
 
     /// Why `object` is not a good copy of `job`'s archive, or nil.
-    static func difference(_ object: RemoteObject, _ copy: BackupDestObject, _ job: BackupJob) -> String? {
+    static func difference(_ object: RemoteObject, _ copy: BackupDestObject, _ job: BackupRecord) -> String? {
         if let size = job.size, UInt64(size) != object.size { return "\(object.size) bytes remotely, \(size) here" }
         if let recorded = copy.remoteChecksum, let remote = object.checksum, recorded.algorithm == remote.algorithm,
            recorded.value != remote.value {
@@ -121,7 +121,7 @@ public struct Reconciler: Sendable {
 
     /// Back in the outbox when the archive is still here, else `lost`. - Returns: whether it is lost.
     @discardableResult
-    private func putBack(_ copy: BackupDestObject, _ job: BackupJob, error: String) -> Bool {
+    private func putBack(_ copy: BackupDestObject, _ job: BackupRecord, error: String) -> Bool {
         var updated = copy
         let lost = job.status != .succeeded || !(job.path.map { POSIXFile.exists(URL(fileURLWithPath: $0)) } ?? false)
         updated.status = lost ? .lost : .pending
@@ -134,7 +134,7 @@ public struct Reconciler: Sendable {
         return lost
     }
 
-    private func entry(_ job: BackupJob, _ object: RemoteObject?, remoteId: String? = nil, reason: String? = nil) -> ReconcileReport.Entry {
+    private func entry(_ job: BackupRecord, _ object: RemoteObject?, remoteId: String? = nil, reason: String? = nil) -> ReconcileReport.Entry {
         ReconcileReport.Entry(backupId: job.uuid, catalogId: job.id, kind: job.kind.rawValue, remoteId: object?.id ?? remoteId,
                               name: object?.name, size: object?.size, localSize: job.size, reason: reason)
     }

@@ -28,7 +28,7 @@ public struct RemoteRetention: Sendable {
     }
 
     public func apply() async throws -> [RemoteDeletion] {
-        var held: [(copy: BackupDestObject, job: BackupJob)] = []
+        var held: [(copy: BackupDestObject, job: BackupRecord)] = []
         for copy in try context.catalog.offsiteCopies(on: destination.name) where copy.status == .uploaded && copy.remoteId != nil {
             if let job = try context.catalog.job(id: copy.jobId) { held.append((copy, job)) }
         }
@@ -53,7 +53,7 @@ public struct RemoteRetention: Sendable {
     }
 
     /// Deletes one remote copy and records it; a refusal is recorded on the copy and returned, not thrown.
-    func delete(_ copy: BackupDestObject, of job: BackupJob, reason: String) async -> RemoteDeletion {
+    func delete(_ copy: BackupDestObject, of job: BackupRecord, reason: String) async -> RemoteDeletion {
         var deletion = RemoteDeletion(jobId: job.id!, backupId: job.uuid, kind: job.kind, destination: destination.name,
                                       remoteId: copy.remoteId ?? "", deleted: false, error: nil)
         var updated = copy

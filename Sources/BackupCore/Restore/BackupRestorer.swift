@@ -26,7 +26,7 @@ public struct BackupRestorer: Sendable {
     /// - Throws: `BackupError(.invalidInput)` when the request does not fit the backup (nothing done, no
     ///   record), else `RestoreFailure` with the record and the way back.
     public func run(_ source: RestoreSource, request: RestoreRequest, actor: BackupContext.Actor = .system,
-                    progress: ProgressHandler? = nil) throws -> (RestoreJob, FileRestoreOutcome?) {
+                    progress: ProgressHandler? = nil) throws -> (RestoreRecord, FileRestoreOutcome?) {
         guard case .success(let kind) = Result(catching: { try Self.kind(of: source) }) else {
             // Not even a manifest to read: the database restore verifies it, refuses it and records why.
             return (try DatabaseRestoreJob(context: context).run(source, preRestoreSnapshot: request.preRestoreSnapshot, actor: actor,
@@ -34,7 +34,7 @@ public struct BackupRestorer: Sendable {
         }
         if let problem = request.problem(for: kind) { throw BackupError(.invalidInput, problem) }
         if kind == .files || request.scope == .filesOnly {
-            let (url, job): (URL, BackupJob?) = switch source {
+            let (url, job): (URL, BackupRecord?) = switch source {
             case .backup(let job): (URL(fileURLWithPath: job.path ?? ""), job)
             case .archive(let url), .databaseFile(let url): (url, nil)
             }

@@ -43,7 +43,7 @@ struct DatabaseImagePreparer {
 
     /// Every archive from the chain's full backup to `job`, each verified against the catalog; one gone
     /// from this disk is fetched from its off-site copy into `scratch`.
-    private func verifiedChain(to job: BackupJob, scratch: URL, progress: ProgressHandler?) throws -> [VerifiedArchive] {
+    private func verifiedChain(to job: BackupRecord, scratch: URL, progress: ProgressHandler?) throws -> [VerifiedArchive] {
         try IncrementalChain(context: context).links(to: job).map { link in
             do {
                 let archive = try context.archiveStore.archive(of: link, scratch: scratch, progress: progress)

@@ -3,7 +3,7 @@ import Foundation
 /// Where a restore takes its database from.
 public enum RestoreSource: Sendable {
     /// A backup recorded in the catalog (its SHA-256 there must match the archive).
-    case backup(BackupJob)
+    case backup(BackupRecord)
     /// An archive file, e.g. copied from another machine or downloaded from Drive.
     case archive(URL)
     /// A plain SQLite file, such as a pre-restore snapshot.
@@ -13,7 +13,7 @@ public enum RestoreSource: Sendable {
 /// A restore failed: what happened, the record, and what the store manager can do now.
 public struct RestoreFailure: Error, CustomStringConvertible {
     public var error: BackupError
-    public var restore: RestoreJob?
+    public var restore: RestoreRecord?
     public var recoverySteps: [RecoveryStep]
     public var description: String { error.description }
 }
@@ -34,16 +34,16 @@ public struct DatabaseRestoreJob: Sendable {
     /// - Parameter companion: restored from the same archive (files of a full backup, config files):
     ///   staged once the archive is verified, applied after the database.
     public func run(_ source: RestoreSource, preRestoreSnapshot: Bool = true, actor: BackupContext.Actor = .system,
-                    companion: (any RestoreCompanion)? = nil, progress: ProgressHandler? = nil) throws -> RestoreJob {
+                    companion: (any RestoreCompanion)? = nil, progress: ProgressHandler? = nil) throws -> RestoreRecord {
         try context.exclusiveJob {
             try runLocked(source, preRestoreSnapshot: preRestoreSnapshot, actor: actor, companion: companion, progress: progress)
         }
     }
 
     private func runLocked(_ source: RestoreSource, preRestoreSnapshot: Bool, actor: BackupContext.Actor,
-                           companion: (any RestoreCompanion)?, progress: ProgressHandler?) throws -> RestoreJob {
+                           companion: (any RestoreCompanion)?, progress: ProgressHandler?) throws -> RestoreRecord {
         let target = try context.requirePOSDatabase()
-        var record = RestoreJob(sourcePath: sourcePath(source), targetPath: target.path, status: .running, startedAt: context.now(),
+        var record = RestoreRecord(sourcePath: sourcePath(source), targetPath: target.path, status: .running, startedAt: context.now(),
                                 userId: actor.userId, stationId: actor.stationId, pid: getpid())
         if case .backup(let job) = source {
             record.sourceJobId = job.id
@@ -69,7 +69,7 @@ public struct DatabaseRestoreJob: Sendable {
     }
 
     /// Everything checked, the pre-restore copy taken, then the verified image applied in one transaction.
-    private func restoreDatabase(_ source: RestoreSource, into target: URL, restore: inout RestoreJob, work: URL, preRestoreSnapshot: Bool,
+    private func restoreDatabase(_ source: RestoreSource, into target: URL, restore: inout RestoreRecord, work: URL, preRestoreSnapshot: Bool,
                                  companion: (any RestoreCompanion)?, liveTouched: inout Bool, progress: ProgressHandler?) throws {
         try POSIXFile.makePrivateDirectory(work)
         let image = work.appendingPathComponent("image.sqlite")

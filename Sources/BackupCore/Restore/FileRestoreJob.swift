@@ -11,14 +11,14 @@ public struct FileRestoreJob: Sendable {
     public init(context: BackupContext) { self.context = context }
 
     /// - Parameter archive: the archive file (its checksum is compared with `job`'s when given).
-    public func run(archive: URL, job: BackupJob?, options: FileRestoreOptions, withConfig: Bool = false,
-                    actor: BackupContext.Actor = .system, progress: ProgressHandler? = nil) throws -> (RestoreJob, FileRestoreOutcome) {
+    public func run(archive: URL, job: BackupRecord?, options: FileRestoreOptions, withConfig: Bool = false,
+                    actor: BackupContext.Actor = .system, progress: ProgressHandler? = nil) throws -> (RestoreRecord, FileRestoreOutcome) {
         try context.exclusiveJob {
             if let job, job.status != .succeeded {
                 throw BackupError(.invalidInput, "Backup \(job.id ?? 0) is \(job.status.rawValue) and cannot be restored.")
             }
             let target = options.uploads ?? context.uploads
-            let record = RestoreJob(sourceJobId: job?.id, sourceBackupId: job?.uuid, sourcePath: archive.path,
+            let record = RestoreRecord(sourceJobId: job?.id, sourceBackupId: job?.uuid, sourcePath: archive.path,
                                     targetPath: target?.path ?? "(the uploads folder recorded in the backup)", status: .running,
                                     startedAt: context.now(), userId: actor.userId, stationId: actor.stationId, pid: getpid())
             let extras = RestoreExtras(files: FileRestoreOptions(uploads: target, deleteExtra: options.deleteExtra),

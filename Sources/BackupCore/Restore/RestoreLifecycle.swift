@@ -14,9 +14,9 @@ struct RestoreLifecycle {
     ///   - work: the restore's work; may update the record (target, pre-restore copy, checksum) and
     ///     returns the audit detail of a success.
     ///   - recoverySteps: on failure, what the person can do now, from the record as it then stands.
-    func run(_ record: RestoreJob, progress: ProgressHandler?, failureMessage: String,
-             work: (_ restore: inout RestoreJob, _ folder: URL) throws -> String,
-             recoverySteps: (_ restore: RestoreJob) -> [RecoveryStep]) throws -> RestoreJob {
+    func run(_ record: RestoreRecord, progress: ProgressHandler?, failureMessage: String,
+             work: (_ restore: inout RestoreRecord, _ folder: URL) throws -> String,
+             recoverySteps: (_ restore: RestoreRecord) -> [RecoveryStep]) throws -> RestoreRecord {
         var restore = try context.catalog.insert(record)
         progress?(.started(recordId: restore.id!))
         let folder = context.dataDirectory.work("restore-\(restore.id!)")

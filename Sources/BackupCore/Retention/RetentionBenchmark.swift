@@ -21,7 +21,7 @@ public enum RetentionBenchmark {
             var parent: Int64?
             for i in 0..<rows {
                 let hoursAgo = rows - 1 - i
-                var job = BackupJob(kind: i % 24 == 23 ? .dbFull : .dbIncremental, trigger: .scheduled,
+                var job = BackupRecord(kind: i % 24 == 23 ? .dbFull : .dbIncremental, trigger: .scheduled,
                                     startedAt: end.addingTimeInterval(-3_600 * Double(hoursAgo)))
                 job.status = .succeeded
                 job.parentId = job.kind == .dbIncremental ? parent : nil
@@ -30,7 +30,7 @@ public enum RetentionBenchmark {
             }
         }
         let clock = ContinuousClock()
-        var backups: [BackupJob] = []
+        var backups: [BackupRecord] = []
         let load = try clock.measure { backups = try catalog.retentionCandidates() }
         var decisions: [RetentionDecision] = []
         let plan = clock.measure {

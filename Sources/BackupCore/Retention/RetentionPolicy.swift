@@ -61,7 +61,7 @@ public struct RetentionDecision: Sendable, Equatable {
 /// Only `succeeded` backups are planned; running, failed and deleted rows get no decision.
 public enum RetentionPolicy {
     /// The time a backup stands for: its snapshot, else the job's start.
-    public static func time(of job: BackupJob) -> Date { job.snapshotStartedAt ?? job.startedAt }
+    public static func time(of job: BackupRecord) -> Date { job.snapshotStartedAt ?? job.startedAt }
 
     /// What the rules read of a backup: small, so that sorting 100,000 of them is cheap.
     struct Item {
@@ -73,7 +73,7 @@ public enum RetentionPolicy {
     }
 
     /// Decisions newest first.
-    public static func plan(backups: [BackupJob], now: Date, settings: BackupSettings.RetentionSettings,
+    public static func plan(backups: [BackupRecord], now: Date, settings: BackupSettings.RetentionSettings,
                             timeZone: TimeZone) -> [RetentionDecision] {
         let calendar = LocalCalendar(timeZone)
         let items = backups.compactMap { job in

@@ -9,8 +9,8 @@ final class OpenArchive: @unchecked Sendable {
     let fd: Int32
     let size: UInt64
 
-    init(path: String) throws {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+    init(_ file: URL) throws {
+        let fd = open(file.path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             throw APIError(.notFound, "archive_missing", "The archive file of this backup is missing from the disk.")
         }

@@ -31,7 +31,7 @@ public final class JobCoordinator: Sendable {
 
     /// Starts a backup and returns its record as soon as it has one (status `running`, or already
     /// final for a job that failed at once, e.g. for lack of disk space).
-    func startBackup(_ kind: BackupKind, actor: BackupContext.Actor) async throws -> BackupJob {
+    func startBackup(_ kind: BackupKind, actor: BackupContext.Actor) async throws -> BackupRecord {
         let monitor = makeMonitor(.backup, "Backup of kind \(kind.rawValue) requested by \(Self.describe(actor))")
         let started = try await launch(monitor) { [context] progress in
             // The caller sees a failure to start in the response: no alert for it.
@@ -52,7 +52,7 @@ public final class JobCoordinator: Sendable {
     /// - Returns: the record (running, or final for a restore that ended at once), its recovery steps if
     ///   it failed, and what was restored of files and config files if it has already ended.
     func startRestore(_ source: RestoreSource, request: RestoreRequest, actor: BackupContext.Actor,
-                      cleanup: (@Sendable () -> Void)? = nil) async throws -> (RestoreJob, recoverySteps: [String]?, files: FileRestoreOutcome?) {
+                      cleanup: (@Sendable () -> Void)? = nil) async throws -> (RestoreRecord, recoverySteps: [String]?, files: FileRestoreOutcome?) {
         let monitor = makeMonitor(.restore, "Restore (\(Self.describe(request))) requested by \(Self.describe(actor))")
         let started = try await launch(monitor) { [context] progress in
             defer { cleanup?() }

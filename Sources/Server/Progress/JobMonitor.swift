@@ -34,8 +34,8 @@ public struct ProgressUpdate: Codable, Sendable, Equatable {
 /// How a job ended: its final record (and, for a failed restore, the way back; for a restore of
 /// files or config files, what was put back).
 enum JobOutcome: Sendable {
-    case backup(BackupJob)
-    case restore(RestoreJob, recoverySteps: [String]?, files: FileRestoreOutcome? = nil)
+    case backup(BackupRecord)
+    case restore(RestoreRecord, recoverySteps: [String]?, files: FileRestoreOutcome? = nil)
     /// An off-site copy's attempt, as recorded (nil: none made by this server is known), and its backup
     /// as GET returns it (with every copy's state).
     case upload(BackupDestObject?, backup: BackupView)

@@ -20,7 +20,7 @@ struct ProgressRoutes {
             let job = try await fetchBackup(id)
             return stream(monitor: services.hub.monitor(for: .backup(id)), initial: .backup(job), running: job.status == .running) {
                 try await fetchBackup(id)
-            } isRunning: { ($0 as BackupJob).status == .running } outcome: { JobOutcome.backup($0) }
+            } isRunning: { ($0 as BackupRecord).status == .running } outcome: { JobOutcome.backup($0) }
         }
         api.get("/restores/{id}/progress") { _, context in try await restoreProgress(try context.id()) }
         // The latest attempt at this backup's off-site copy, made by this server's uploader; `end` is the
@@ -53,7 +53,7 @@ struct ProgressRoutes {
         return stream(monitor: services.hub.monitor(for: .restore(id)), initial: .restore(restore, recoverySteps: nil),
                       running: restore.status == .running) {
             try await fetchRestore(id)
-        } isRunning: { ($0 as RestoreJob).status == .running } outcome: { JobOutcome.restore($0, recoverySteps: nil) }
+        } isRunning: { ($0 as RestoreRecord).status == .running } outcome: { JobOutcome.restore($0, recoverySteps: nil) }
     }
 
     struct LogPage: Codable, Sendable {
@@ -84,13 +84,13 @@ struct ProgressRoutes {
 
     enum LogLevel: String, CaseIterable { case info, warning, error }
 
-    private func fetchBackup(_ id: Int64) async throws -> BackupJob {
+    private func fetchBackup(_ id: Int64) async throws -> BackupRecord {
         let job = try await Blocking.run { [catalog = services.catalog] in try catalog.job(id: id) }
         guard let job else { throw BackupRoutes.noSuchBackup(id) }
         return job
     }
 
-    private func fetchRestore(_ id: Int64) async throws -> RestoreJob {
+    private func fetchRestore(_ id: Int64) async throws -> RestoreRecord {
         let restore = try await Blocking.run { [catalog = services.catalog] in try catalog.restoreJob(id: id) }
         guard let restore else { throw RestoreRoutes.noSuchRestore(id) }
         return restore
@@ -145,7 +145,7 @@ struct ProgressRoutes {
 /// A job's log rebuilt from its catalog record, for jobs whose live log this server does not hold
 /// (run before the last restart, or by the CLI or the scheduler in another process).
 enum JobLogs {
-    static func fromCatalog(_ job: BackupJob) -> [JobLogLine] {
+    static func fromCatalog(_ job: BackupRecord) -> [JobLogLine] {
         var lines = [JobLogLine(at: job.startedAt, level: "info",
                                 message: "Backup \(job.id ?? 0) of kind \(job.kind.rawValue) started (\(job.trigger.rawValue), user \(job.userId ?? "-"), station \(job.stationId ?? "-"))")]
         if let start = job.snapshotStartedAt, let end = job.snapshotFinishedAt {
@@ -163,7 +163,7 @@ enum JobLogs {
         return lines.sorted { $0.at < $1.at }
     }
 
-    static func fromCatalog(_ restore: RestoreJob) -> [JobLogLine] {
+    static func fromCatalog(_ restore: RestoreRecord) -> [JobLogLine] {
         var lines = [JobLogLine(at: restore.startedAt, level: "info",
                                 message: "Restore \(restore.id ?? 0) of \(URL(fileURLWithPath: restore.sourcePath).lastPathComponent) into \(restore.targetPath) started (user \(restore.userId ?? "-"), station \(restore.stationId ?? "-"))")]
         if let pre = restore.preRestorePath {

@@ -22,9 +22,9 @@ struct BackupActionRoutes {
             guard services.verifySlot.withLock({ taken in defer { taken = true }; return !taken }) else { throw Self.verifyInProgress }
             defer { services.verifySlot.withLock { $0 = false } }
             let result = try await Blocking.run { [context = services.context] () throws -> VerifyResult in
-                let (job, path) = try BackupRoutes.archived(context.catalog, id: id)
+                let (job, file) = try BackupRoutes.archived(context, id: id)
                 let started = Date()
-                let report = VerifyJob(context: context).run(archive: URL(fileURLWithPath: path), job: job)
+                let report = VerifyJob(context: context).run(archive: file, job: job)
                 return VerifyResult(report, id: id, seconds: Date().timeIntervalSince(started))
             }
             note.writtenElsewhere = true
@@ -38,7 +38,7 @@ struct BackupActionRoutes {
         api.post("/backups/{id}/download-ticket", use: auditor.audited("backup.download-ticket") { _, context, note in
             let id = try context.id()
             note.target = "backup \(id)"  // never the ticket
-            _ = try await Blocking.run { [catalog = services.catalog] in try BackupRoutes.archived(catalog, id: id) }
+            _ = try await Blocking.run { [context = services.context] in try BackupRoutes.archived(context, id: id) }
             guard let identity = context.identity else { throw APIError(.unauthorized, "unauthorized", "Sign in first: a bearer token is required.") }
             let ticket = services.tickets.issue(backupId: id, identity: identity)
             note.detail = "valid \(Int(DownloadTickets.lifetime)) s, single use"

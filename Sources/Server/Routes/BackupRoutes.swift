@@ -56,9 +56,9 @@ struct BackupRoutes {
         api.get("/backups/{id}/download", use: auditor.audited("backup.download") { request, context, note in
             let id = try context.id()
             note.target = "backup \(id)"
-            let (job, archive) = try await Blocking.run { [catalog = services.catalog] () throws -> (BackupJob, OpenArchive) in
-                let (job, path) = try Self.archived(catalog, id: id)
-                return (job, try OpenArchive(path: path))
+            let (job, archive) = try await Blocking.run { [context = services.context] () throws -> (BackupRecord, OpenArchive) in
+                let (job, file) = try Self.archived(context, id: id)
+                return (job, try OpenArchive(file))
             }
             return try Self.download(job, archive, request: request, context: context, note: note, services: services)
         })
@@ -93,17 +93,23 @@ struct BackupRoutes {
 
     static func noSuchBackup(_ id: Int64) -> APIError { .notFound("There is no backup with id \(id).") }
 
-    /// A backup whose archive can be read (downloaded, verified), with the archive's path; else the API's answer why not.
-    static func archived(_ catalog: Catalog, id: Int64) throws -> (BackupJob, path: String) {
-        guard let job = try catalog.job(id: id) else { throw noSuchBackup(id) }
+    /// A backup whose archive is on this disk (downloaded, verified), with its file; else the API's answer why not.
+    static func archived(_ context: BackupContext, id: Int64) throws -> (BackupRecord, file: URL) {
+        guard let job = try context.catalog.job(id: id) else { throw noSuchBackup(id) }
         switch job.status {
         case .deleted: throw APIError(.gone, "gone", "Backup \(id) was deleted\(job.deletedAt.map { " on \(Timestamp.iso8601($0))" } ?? "").")
         case .running: throw APIError(.conflict, "not_ready", "Backup \(id) is still running; its archive is not ready.")
         case .failed: throw APIError(.conflict, "not_available", "Backup \(id) failed and has no archive.")
         case .succeeded: break
         }
-        guard let path = job.path else { throw APIError(.notFound, "archive_missing", "Backup \(id) has no archive file.") }
-        return (job, path)
+        let store = context.archiveStore
+        guard let file = store.localFile(of: job) else {
+            let offsite = (try? store.hasOffsiteCopy(job)) ?? false
+            throw APIError(.notFound, "archive_missing", "The archive of backup \(id) is no longer on this server's disk"
+                + (offsite ? "; its copy on Google Drive is used when you restore it (or fetch it: caps-backup drive download \(id) --out FILE)."
+                           : ", and it has no off-site copy."))
+        }
+        return (job, file)
     }
 
     static func detail(_ catalog: Catalog, id: Int64) throws -> BackupDetailView {
@@ -125,7 +131,7 @@ struct BackupRoutes {
     /// 200 with the whole archive, 206 with one range, 416 for a range beyond the end. The audit
     /// row is written when the stream ends: "succeeded" with the bytes sent, or "failed" when the
     /// client went away.
-    static func download(_ job: BackupJob, _ archive: OpenArchive, request: Request, context: APIRequestContext,
+    static func download(_ job: BackupRecord, _ archive: OpenArchive, request: Request, context: APIRequestContext,
                          note: Auditor.Note, services: APIServices) throws -> Response {
         let fileName = job.path.map { URL(fileURLWithPath: $0).lastPathComponent } ?? "backup-\(job.id ?? 0).zip"
         let etag = "\"\(job.sha256 ?? job.uuid)\""

@@ -55,7 +55,7 @@ struct BackupView: Codable, Sendable {
     }
 
     /// Rows with their off-site copies and chain places, in two queries for the whole page.
-    static func decorated(_ jobs: [BackupJob], catalog: Catalog) throws -> [BackupView] {
+    static func decorated(_ jobs: [BackupRecord], catalog: Catalog) throws -> [BackupView] {
         let ids = jobs.compactMap(\.id)
         let copies = try catalog.offsiteCopies(ofJobs: ids)
         let chains = try catalog.chainMembership(of: jobs.filter { $0.kind == .dbIncremental }.compactMap(\.id))
@@ -67,7 +67,7 @@ struct BackupView: Codable, Sendable {
         }
     }
 
-    init(_ job: BackupJob) {
+    init(_ job: BackupRecord) {
         id = job.id ?? 0
         uuid = job.uuid
         kind = job.kind
@@ -200,7 +200,7 @@ struct RestoreView: Codable, Sendable {
         }
     }
 
-    init(_ restore: RestoreJob, recoverySteps: [String]? = nil, files: FileRestoreOutcome? = nil) {
+    init(_ restore: RestoreRecord, recoverySteps: [String]? = nil, files: FileRestoreOutcome? = nil) {
         id = restore.id ?? 0
         status = restore.status
         sourceJobId = restore.sourceJobId

@@ -1,33 +1,13 @@
 import BackupCore
 import Foundation
 import Hummingbird
-import Logging
 
 /// Restores: the list, one restore, and the upload of an archive to restore from (R8: a fresh
 /// install or an archive from another machine), of any kind: database, files, or full.
 struct RestoreRoutes {
     let services: APIServices
 
-    /// Uploaded archives wait here (0700) until their restore has used them.
-    static func uploadsDirectory(_ context: BackupContext) -> URL { context.dataDirectory.root.appendingPathComponent("uploads") }
-    var uploads: URL { Self.uploadsDirectory(services.context) }
-
-    /// At start-up: removes the `upload-*.zip` files a crash left behind (a restore removes its
-    /// upload when it ends; nothing else may use them). Skipped while another process holds the job lock.
-    static func sweepLeftoverUploads(_ context: BackupContext, logger: Logger) {
-        guard let lock = try? JobLock.tryAcquire(context.dataDirectory) else { return }
-        defer { withExtendedLifetime(lock) {} }
-        let directory = uploadsDirectory(context)
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
-        for name in names where name.hasPrefix(UploadReceiver.fileNamePrefix) && name.hasSuffix(".zip") {
-            do {
-                try FileManager.default.removeItem(at: directory.appendingPathComponent(name))
-                logger.notice("removed an upload left by an earlier run", metadata: ["file": "\(name)"])
-            } catch {
-                logger.error("could not remove an upload left by an earlier run", metadata: ["file": "\(name)", "error": "\(error)"])
-            }
-        }
-    }
+    var received: URL { ArchiveReceiver.directory(services.context) }
 
     static let uploadInProgress = APIError(.conflict, "upload_in_progress",
                                            "Another archive is being uploaded or checked; only one upload at a time. Try again when it has finished.")
@@ -58,7 +38,7 @@ struct RestoreRoutes {
 
     /// Receives an uploaded archive into `uploads/` (streamed, size-capped), verifies it completely and
     /// starts its restore: for /restores/upload and the fresh-install wizard's /setup/restore.
-    func receiveAndRestore(_ request: Request, context: APIRequestContext, note: Auditor.Note) async throws -> (restore: RestoreJob, response: Response) {
+    func receiveAndRestore(_ request: Request, context: APIRequestContext, note: Auditor.Note) async throws -> (restore: RestoreRecord, response: Response) {
         try await receiveAndRestore(request, context: context, note: note) { receiver in
             try await receiver.receive(request.body, declaredLength: request.headers[.contentLength].flatMap { Int64($0) })
         }
@@ -66,22 +46,22 @@ struct RestoreRoutes {
 
     /// The same with the archive fetched from an off-site copy (the wizard's restore from Google Drive).
     func fetchAndRestore(_ object: RemoteObject, from destination: any Destination, request: Request, context: APIRequestContext,
-                         note: Auditor.Note) async throws -> (restore: RestoreJob, response: Response) {
+                         note: Auditor.Note) async throws -> (restore: RestoreRecord, response: Response) {
         try await receiveAndRestore(request, context: context, note: note) { receiver in
             try await receiver.fetch(object, from: destination)
         }
     }
 
     private func receiveAndRestore(_ request: Request, context: APIRequestContext, note: Auditor.Note,
-                                   receive: (UploadReceiver) async throws -> URL) async throws -> (restore: RestoreJob, response: Response) {
+                                   receive: (ArchiveReceiver) async throws -> URL) async throws -> (restore: RestoreRecord, response: Response) {
         try request.requireConfirmation("Restoring an uploaded archive replaces live data (the POS database and/or the product files).")
         let restoreRequest = try RestoreParameters.request(request, context: services.context)
         // Refuse early rather than after receiving gigabytes.
         guard !services.coordinator.isBusy else { throw APIError.busy }
         // One upload at a time, from its first byte until its restore has started (or it was refused).
-        guard services.uploadSlot.withLock({ taken in defer { taken = true }; return !taken }) else { throw Self.uploadInProgress }
-        defer { services.uploadSlot.withLock { $0 = false } }
-        let receiver = UploadReceiver(directory: uploads, maxBytes: services.configuration.maxUploadBytes,
+        guard services.receiveSlot.withLock({ taken in defer { taken = true }; return !taken }) else { throw Self.uploadInProgress }
+        defer { services.receiveSlot.withLock { $0 = false } }
+        let receiver = ArchiveReceiver(directory: received, maxBytes: services.configuration.maxUploadBytes,
                                       availableBytes: services.context.availableBytes)
         let file = try await receive(receiver)
         note.target = file.lastPathComponent
@@ -105,7 +85,7 @@ struct RestoreRoutes {
 
     /// The restore as the API shows it, with its recovery steps when this server ran it and it failed,
     /// and what it put back of files and config files when this server ran it.
-    func restoreView(_ restore: RestoreJob) -> RestoreView {
+    func restoreView(_ restore: RestoreRecord) -> RestoreView {
         var steps: [String]?
         var files: FileRestoreOutcome?
         if let id = restore.id, case .restore(_, let recorded, let restored)? = services.hub.monitor(for: .restore(id))?.finalOutcome {

@@ -56,7 +56,7 @@ struct SetupRoutes {
 
     /// When the wizard's restore has succeeded, the store leaves setup mode: the code stops working
     /// and the scheduler starts on the restored data.
-    func watch(_ restore: RestoreJob) {
+    func watch(_ restore: RestoreRecord) {
         guard let id = restore.id else { return }
         let monitor = services.hub.monitor(for: .restore(id))
         Task { [services] in

@@ -2,10 +2,12 @@ import BackupCore
 import Crypto
 import Foundation
 import Hummingbird
+import Logging
 
-/// Receives an uploaded archive: streamed to a private file in `data-dir/uploads/` (never held in
-/// memory), refused past the size cap or when the disk cannot hold it. Nothing else is touched:
-/// the caller verifies the file before any restore may start, and removes it afterwards.
+/// Receives an archive to restore from: uploaded in a request (streamed to a private file in
+/// `data-dir/received/`, never held in memory) or fetched from an off-site copy, refused past the
+/// size cap or when the disk cannot hold it. Nothing else is touched: the caller verifies the file
+/// before any restore may start, and removes it afterwards. (Not "uploads": that is the POS's image folder.)
 ///
 /// The disk is checked before the first byte (against `Content-Length` when there is one) and
 /// again before every batch is written, so a chunked upload, which declares no length, stops with
@@ -14,8 +16,13 @@ import Hummingbird
 /// the restore needs about as much again to extract it.
 ///
 /// Not under `tmp/`: start-up recovery files away whatever it finds there. Leftovers of a crash
-/// (`upload-*.zip`) are removed when the server starts (`RestoreRoutes.sweepLeftoverUploads`).
-struct UploadReceiver {
+/// (`received-*.zip`) are removed when the server starts (`sweepLeftovers`).
+struct ArchiveReceiver {
+    /// Received archives wait here (0700) until their restore has used them.
+    static func directory(_ context: BackupContext) -> URL { context.dataDirectory.root.appendingPathComponent("received") }
+    /// Where versions before 2026-12 kept them (`uploads/`, `upload-*.zip`): swept too, then removed when empty.
+    static let legacyFolder = (name: "uploads", prefix: "upload-")
+
     let directory: URL
     /// `serve --max-upload-mb`; nil: `defaultCap(free:)`.
     let maxBytes: Int64?
@@ -24,7 +31,7 @@ struct UploadReceiver {
     /// Room left on the disk besides the upload (the restore extracts the database next to it).
     static let reserve: Int64 = 64 << 20
     static let writeBatch = 1 << 20
-    static let fileNamePrefix = "upload-"
+    static let fileNamePrefix = "received-"
 
     /// Half of what is free beyond `reserve`.
     static func defaultCap(free: Int64) -> Int64 { max(0, free - reserve) / 2 }
@@ -103,6 +110,27 @@ struct UploadReceiver {
         if let declaredLength, let free, declaredLength + Self.reserve > free { throw noSpace(received: 0, incoming: declaredLength, free: free) }
         let url = directory.appendingPathComponent("\(Self.fileNamePrefix)\(Timestamp.fileStamp(Date()))-\(UUID().uuidString.lowercased().prefix(8)).zip")
         return (url, try POSIXFile.createPrivate(url), free, cap)
+    }
+
+    /// At start-up: removes the archives a crash left behind (a restore removes its file when it ends;
+    /// nothing else may use them). Skipped while another process holds the job lock.
+    static func sweepLeftovers(_ context: BackupContext, logger: Logger) {
+        guard let lock = try? JobLock.tryAcquire(context.dataDirectory) else { return }
+        defer { withExtendedLifetime(lock) {} }
+        let legacy = context.dataDirectory.root.appendingPathComponent(legacyFolder.name)
+        for (directory, prefix) in [(directory(context), fileNamePrefix), (legacy, legacyFolder.prefix)] {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+            for name in names where name.hasPrefix(prefix) && name.hasSuffix(".zip") {
+                do {
+                    try FileManager.default.removeItem(at: directory.appendingPathComponent(name))
+                    logger.notice("removed a received archive left by an earlier run", metadata: ["file": "\(name)"])
+                } catch {
+                    logger.error("could not remove a received archive left by an earlier run", metadata: ["file": "\(name)", "error": "\(error)"])
+                }
+            }
+        }
+        // rmdir: only when nothing else is in it.
+        _ = legacy.withUnsafeFileSystemRepresentation { $0.map { rmdir($0) } }
     }
 
     /// Free bytes on the upload folder's disk; nil when the probe fails (the restore checks again).
