@@ -32,6 +32,7 @@ demo: release
 	scripts/demo.sh $(BIN_RELEASE) $(DEMO_DIR)
 
 bench: release
+	@scripts/install-deps.sh --bench
 	python3 bench/run.py --bin $(BIN_RELEASE)
 	python3 bench/incremental_bench.py --bin $(BIN_RELEASE)
 	python3 bench/files_bench.py --bin $(BIN_RELEASE) --out docs/benchmarks.md
@@ -40,6 +41,7 @@ bench: release
 	swift build -c release --product fake-google
 	python3 bench/drive_upload_bench.py --bin $(BIN_RELEASE) --fake $(dir $(BIN_RELEASE))fake-google --md docs/benchmarks.md
 	.build-venv/bin/python bench/dashboard_bench.py --bin $(BIN_RELEASE) --out docs/benchmarks.md
+	.build-venv/bin/python bench/pos_trace_bench.py --bin $(BIN_RELEASE) --out docs/benchmarks.md
 
 clean:
 	rm -rf .build

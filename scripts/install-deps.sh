@@ -36,3 +36,11 @@ if ! "$venv/bin/python" -c "import selenium, sys; sys.exit(selenium.__version__ 
   echo "installing selenium $selenium_version into .build-venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check "selenium==$selenium_version"
 fi
+
+# matplotlib (PyPI) draws the POS latency trace's plot in `make bench` only (`install-deps.sh --bench`),
+# so `make test` on a fresh machine does not download it.
+matplotlib_version=3.11.2
+if [ "${1:-}" = "--bench" ] && ! "$venv/bin/python" -c "import matplotlib, sys; sys.exit(matplotlib.__version__ != '$matplotlib_version')" 2>/dev/null; then
+  echo "installing matplotlib $matplotlib_version into .build-venv (benchmarks only)"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "matplotlib==$matplotlib_version"
+fi
