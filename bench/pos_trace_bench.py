@@ -19,6 +19,7 @@ import argparse
 import datetime
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -69,6 +70,8 @@ def windows(samples, origin: float, start: float, end: float, width: float) -> l
 def trace(args, store: Path, data: Path, label: str, kind: str | None, run_dir: Path) -> dict:
     """The simulator around one backup (None: idle for the same span)."""
     job: dict = {}
+    # What earlier steps left dirty (the store's copy, the previous job) is not this trace's to carry.
+    os.sync()
 
     def during(sim):
         R.sleep_alive(sim, args.before + WARM_UP)
@@ -95,7 +98,9 @@ def trace(args, store: Path, data: Path, label: str, kind: str | None, run_dir: 
     samples = ledger(Path(sim["ledger"]))
     span = job["finished"] - job["started"]
     rows = windows(samples, job["started"], -args.before, span + args.after, args.window)
+    after = sorted(ms for at, ms in samples if job["started"] <= at < job["finished"] + args.after)
     return {"label": label, "kind": kind, "job": job, "windows": rows, "summary": sim["latency"],
+            "span_p99": R.percentile(after, 0.99), "span_n": len(after),
             "worst_max": max((w["max"] or 0) for w in rows), "worst_p99": max((w["p99"] or 0) for w in rows)}
 
 
@@ -109,8 +114,10 @@ def render(results: dict, plot: Path | None) -> str:
              " it ended; each backup runs as the service runs it (integrity check included). Idle: the same span without a"
              f" backup, p99 {idle_p99:.1f} ms over the whole run. Target: every window max <= {MAX_MS:g} ms and p99 <="
              f" {P99_RATIO:g}x idle ({P99_RATIO * idle_p99:.1f} ms).", "",
-             "| kind | job (s) | worst window max (ms) | at (s) | worst window p99 (ms) | p99 / idle p99 | target |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+             "A window holds about 95 sales, so its p99 is its largest or second-largest commit; the p99 over the whole span"
+             " from the job's start to the end of the trace is shown beside it.", "",
+             "| kind | job (s) | worst window max (ms) | at (s) | worst window p99 (ms) | p99 / idle p99 | span p99 (ms) | target |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for t in [idle] + results["traces"]:
         worst = max(t["windows"], key=lambda w: w["max"] or 0)
         ratio = t["worst_p99"] / idle_p99 if idle_p99 else float("nan")
@@ -118,7 +125,8 @@ def render(results: dict, plot: Path | None) -> str:
         job = t["job"].get("wall")
         verdict = "reference" if t is idle else ("met" if ok else "**missed**")
         lines.append(f"| {t['label']} | {job:.1f} |" if job else f"| {t['label']} | - |")
-        lines[-1] += f" {t['worst_max']:.1f} | {worst['t']:+.0f} | {t['worst_p99']:.1f} | {ratio:.2f}x | {verdict} |"
+        lines[-1] += (f" {t['worst_max']:.1f} | {worst['t']:+.0f} | {t['worst_p99']:.1f} | {ratio:.2f}x |"
+                      f" {t.get('span_p99') or 0:.1f} | {verdict} |")
     lines += ["", "Every window (max / p99, ms; `t` is the window's start, seconds from the job's start):", ""]
     for t in results["traces"]:
         cells = " ".join(f"{w['t']:+.0f}: {w['max'] or 0:.0f}/{w['p99'] or 0:.0f}" for w in t["windows"])

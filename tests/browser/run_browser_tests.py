@@ -460,20 +460,25 @@ def test_wizard_restores_a_valid_archive_and_the_overview_appears(store, browser
     assert not os.path.exists(os.path.join(empty.data, "setup-code")), "the used setup code is still there"
 
 
-def test_google_drive_connect_and_disconnect(store, browser):
-    browser.sign_in("admin", "/drive")
-    browser.heading("Google Drive")
-    status = browser.find('[data-testid="drive-status"]')
-    assert "Not connected" in status.text, status.text
+def connect_in_googles_tab(browser, within="body"):
+    """Connect Google Drive: Google's consent page opens in a tab of its own and comes back to this
+    server's callback; then back to the dashboard's tab, which checks again."""
     dashboard = browser.driver.current_window_handle
-    browser.click_text("Connect Google Drive")
-    # Google's consent page opens in a tab of its own and comes back to this server's callback.
+    browser.click_text("Connect Google Drive", within=within)
     browser.wait.until(lambda d: len(d.window_handles) == 2)
     browser.driver.switch_to.window([h for h in browser.driver.window_handles if h != dashboard][0])
     browser.wait.until(EC.text_to_be_present_in_element((By.TAG_NAME, "body"), "Google Drive is connected"))
     browser.driver.close()
     browser.driver.switch_to.window(dashboard)
     browser.click_text("Check again")
+
+
+def test_google_drive_connect_and_disconnect(store, browser):
+    browser.sign_in("admin", "/drive")
+    browser.heading("Google Drive")
+    status = browser.find('[data-testid="drive-status"]')
+    assert "Not connected" in status.text, status.text
+    connect_in_googles_tab(browser)
     browser.wait.until(lambda d: "Connected as" in d.find_element(By.CSS_SELECTOR, '[data-testid="drive-status"]').text)
     drive = store.api("/api/v1/drive")
     assert drive["tokenState"] == "ok" and drive["account"], drive
@@ -523,14 +528,7 @@ def test_wizard_restores_a_backup_from_google_drive(store, browser):
         browser.heading("Bring back")
         enter_setup_code(browser, fresh.setup_code())
         browser.find('[data-testid="wizard-drive"]')
-        dashboard = browser.driver.current_window_handle
-        browser.click_text("Connect Google Drive", within='section[@data-testid="wizard-drive"]')
-        browser.wait.until(lambda d: len(d.window_handles) == 2)
-        browser.driver.switch_to.window([h for h in browser.driver.window_handles if h != dashboard][0])
-        browser.wait.until(EC.text_to_be_present_in_element((By.TAG_NAME, "body"), "Google Drive is connected"))
-        browser.driver.close()
-        browser.driver.switch_to.window(dashboard)
-        browser.click_text("Check again")
+        connect_in_googles_tab(browser, within='section[@data-testid="wizard-drive"]')
         row = browser.find('[data-testid="drive-backups"] tbody tr')
         assert "DB daily" in row.text, row.text
         browser.shot("wizard-google-drive")

@@ -19,6 +19,8 @@ struct ProducedArchive {
     var manifest: CatalogManifest
     /// The database snapshot still on disk, to check with `integrity_check` once published (nil: none).
     var snapshot: URL?
+    /// The snapshot stays after the job (an hourly's image, for the next hourly); else it is removed with the job's work folder.
+    var snapshotStays = false
 }
 
 /// The life of every backup, whatever its kind (R1.4, R1.6, R1.7): a `running` row, the kind's own
@@ -44,19 +46,26 @@ struct BackupLifecycle {
                                                        userId: actor.userId, stationId: actor.stationId))
         progress?(.started(recordId: job.id!))
         let work = context.dataDirectory.work(job.uuid)
+        // The snapshot outlives the kernel's 30 s before it flushes dirty pages (the check takes ~19 s per GiB,
+        // an hourly's stays an hour): written out at a pace instead of in one burst the POS would wait behind.
+        var writeback: PacedWriteback?
         do {
             try POSIXFile.makePrivateDirectory(work)
             let produced = try produce(&job, work)
+            writeback = produced.snapshot.map { PacedWriteback($0) }
             job = try publish(produced, of: job, work: work, progress: progress)
             if integrityCheck, let snapshot = produced.snapshot {
                 job = IntegrityCheck(context: context).record(on: job, snapshot: snapshot, progress: progress)
             }
+            // What stays must be on disk before the process may exit; what goes need not be written at all.
+            if produced.snapshotStays { writeback?.finish() } else { writeback?.cancel() }
             published(job)
             try? FileManager.default.removeItem(at: work)
             context.audit("backup.\(kind.rawValue)", target: "backup \(job.id!)", outcome: "succeeded", detail: job.path, actor: actor)
             progress?(ProgressEvent(phase: .done, bytesDone: produced.size, bytesTotal: produced.size))
             return job
         } catch {
+            writeback?.cancel()
             throw fail(job, error)
         }
     }

@@ -137,6 +137,8 @@ public struct DatabaseBackupJob: Sendable {
         job.snapshotStartedAt = snapshot.startedAt
         job.snapshotFinishedAt = snapshot.finishedAt
         return ProducedArchive(partial: partial, name: archiveName, sha256: verified.sha256, size: UInt64(archiveSize),
-                               manifest: .document(manifest, bytes: manifestBytes), snapshot: keepSnapshot ? snapshotURL : nil)
+                               manifest: .document(manifest, bytes: manifestBytes),
+                               snapshot: keepSnapshot || job.kind == .dbIncremental ? snapshotURL : nil,
+                               snapshotStays: job.kind == .dbIncremental)
     }
 }

@@ -19,6 +19,12 @@ enum GlibcExtras {
         _ = syncFileRangeFunction(fd, Int64(offset), Int64(count), 2 /* SYNC_FILE_RANGE_WRITE */)
     }
 
+    /// sync_file_range(2) with WAIT_BEFORE | WRITE | WAIT_AFTER: writes these bytes and waits until they
+    /// are on disk (data only, no metadata: a pace, not a durability promise). Best effort.
+    static func writeAndWait(_ fd: Int32, from offset: UInt64, count: UInt64) {
+        _ = syncFileRangeFunction(fd, Int64(offset), Int64(count), 1 | 2 | 4)
+    }
+
     private static let syncFileRangeFunction: @convention(c) (Int32, Int64, Int64, UInt32) -> Int32 =
         lookUp("sync_file_range") ?? { _, _, _, _ in 0 }
     private static let syncfsFunction: @convention(c) (Int32) -> Int32 =
