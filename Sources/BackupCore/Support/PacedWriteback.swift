@@ -3,14 +3,15 @@ import Foundation
 import Glibc
 #endif
 
-/// Writes a large file that was written without syncing (an hourly's online snapshot, kept for the next
-/// hourly) to disk on another thread, one chunk at a time, each waited for before the next is started.
+/// Writes a large file that was written without syncing (a backup's database snapshot: an hourly's, kept
+/// for the next hourly, or a full's, kept for its integrity check) to disk on another thread, one chunk at
+/// a time, each waited for before the next is started, at a capped rate.
 ///
 /// Why: left alone, its GiB of dirty pages expire together 30 s later (`vm.dirty_expire_centisecs`) and
-/// the kernel's flusher writes them in one burst, with the POS's commits queued behind it (issue 15:
-/// a 168 ms commit at +30 s after an hourly on a 1 GiB store). Here at most `chunk` bytes of ours are in
-/// the disk's queue at any moment, so a POS commit waits behind one chunk at worst.
-/// `finish()` must be called before the job ends: a process that exits leaves the rest to the flusher.
+/// the kernel's flusher writes them in one burst, with the POS's commits queued behind it (issue 15; up to
+/// 261 ms at +30 s after a monthly full on a 1 GiB store, docs/pos-latency.md). Here at most `chunk` bytes
+/// of ours are in the disk's queue at any moment. `finish()` (the file stays) or `cancel()` (it goes) must
+/// be called before the job ends: a process that exits leaves the rest to the flusher.
 final class PacedWriteback: @unchecked Sendable {
     static let chunk: UInt64 = 4 << 20
     /// At full disk speed the chunks still held POS commits for 100+ ms in the job's first seconds (the
