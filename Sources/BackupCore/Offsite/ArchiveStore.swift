@@ -26,15 +26,19 @@ public struct ArchiveStore: Sendable {
 
     /// Whether `job` has an off-site copy recorded as uploaded (reachable or not from this process).
     public func hasOffsiteCopy(_ job: BackupRecord) throws -> Bool {
-        guard let id = job.id else { return false }
-        return try context.catalog.offsiteCopies(of: id).contains { $0.status == .uploaded && $0.remoteId != nil }
+        try !uploadedCopies(of: job).isEmpty
     }
 
+    /// The copies recorded as uploaded, with a remote id to fetch them by.
+    private func uploadedCopies(of job: BackupRecord) throws -> [BackupDestObject] {
+        guard let id = job.id else { return [] }
+        return try context.catalog.offsiteCopies(of: id).filter { $0.status == .uploaded && $0.remoteId != nil }
+    }
+
+    /// Those whose destination this process can reach.
     private func remoteCopies(of job: BackupRecord) throws -> [(BackupDestObject, any Destination)] {
-        try context.catalog.offsiteCopies(of: job.id!).compactMap { copy in
-            guard copy.status == .uploaded, copy.remoteId != nil,
-                  let destination = context.offsite.first(where: { $0.name == copy.destination }) else { return nil }
-            return (copy, destination)
+        try uploadedCopies(of: job).compactMap { copy in
+            context.offsite.first(where: { $0.name == copy.destination }).map { (copy, $0) }
         }
     }
 
