@@ -14,11 +14,11 @@ import Hummingbird
 /// A chunk cut off midway (the connection dropped) keeps what arrived rounded down to 256 KiB, as Drive
 /// does: a client must ask, never assume.
 extension FakeDrive {
-    struct UploadSession: @unchecked Sendable {  // Insecure.MD5 is a plain value; kept under the state lock
+    struct UploadSession: @unchecked Sendable {  // the hash states are plain values; kept under the state lock
         var template: StoredFile
         var total: UInt64?
         var received: UInt64 = 0
-        var md5 = Insecure.MD5()
+        var hashes = ContentHashes()
         var fields: String?
         var createdAt: Date
         var completed: String?
@@ -35,7 +35,7 @@ extension FakeDrive {
         if state.withLock({ $0.faults.quotaExceeded }) { throw Self.quotaRefusal }
         if metadata["mimeType"] == nil, let type = request.headers[HTTPField.Name("X-Upload-Content-Type")!] { metadata["mimeType"] = type }
         if metadata["mimeType"] as? String == Self.folderType { throw Refusal(400, "invalid", "A folder has no content to upload.") }
-        let template = try newFile(metadata, account: account, size: 0, md5: "")
+        let template = try newFile(metadata, account: account, size: 0, md5: "", sha256: "")
         let total = try request.headers[HTTPField.Name("X-Upload-Content-Length")!].map { text -> UInt64 in
             guard let total = UInt64(text) else { throw Refusal(400, "invalid", "Invalid X-Upload-Content-Length.") }
             return total
@@ -98,8 +98,8 @@ extension FakeDrive {
         defer { close(fd) }
         let unit = UInt64(Self.chunkUnit)
         var position = first
-        var md5 = session.md5
-        var aligned = (md5: session.md5, count: session.received)
+        var hashes = session.hashes
+        var aligned = (hashes: session.hashes, count: session.received)
         var tooLong = false
         do {
             for try await piece in request.body {
@@ -116,11 +116,11 @@ extension FakeDrive {
                     var slice = piece.readSlice(length: min(toBoundary, piece.readableBytes))!
                     slice.withUnsafeReadableBytes { bytes in
                         _ = pwrite(fd, bytes.baseAddress, bytes.count, off_t(position))
-                        md5.update(bufferPointer: bytes)
+                        hashes.update(bytes)
                     }
                     position += UInt64(slice.readableBytes)
                     slice.clear()
-                    if position % unit == 0 { aligned = (md5, position) }
+                    if position % unit == 0 { aligned = (hashes, position) }
                 }
                 if position > first + length { tooLong = true }
             }
@@ -128,11 +128,11 @@ extension FakeDrive {
             // The connection dropped mid-chunk.
         }
         let complete = position == first + length && !tooLong
-        let final = complete ? (md5, position) : aligned
+        let final = complete ? (hashes, position) : aligned
         if !complete { _ = ftruncate(fd, off_t(final.1)) }
         state.withLock {
             $0.sessions[id]?.received = final.1
-            $0.sessions[id]?.md5 = final.0
+            $0.sessions[id]?.hashes = final.0
         }
         return (final.1, complete)
     }
@@ -147,7 +147,8 @@ extension FakeDrive {
         guard var session = state.withLock({ $0.sessions[id] }) else { throw Refusal(404, "notFound", "The upload session was not found or has expired.") }
         var file = session.template
         file.size = session.received
-        file.md5 = Self.hex(session.md5.finalize())
+        file.md5 = Self.hex(session.hashes.md5.finalize())
+        file.sha256 = Self.hex(session.hashes.sha256.finalize())
         let now = clock()
         file.createdTime = now
         file.modifiedTime = now
@@ -163,6 +164,17 @@ extension FakeDrive {
     }
 
     func sessionURL(_ id: String) -> URL { storage.appendingPathComponent("session-\(id)") }
+}
+
+/// The checksums Drive keeps of a file's content, computed as the bytes arrive.
+struct ContentHashes {
+    var md5 = Insecure.MD5()
+    var sha256 = SHA256()
+
+    mutating func update(_ bytes: UnsafeRawBufferPointer) {
+        md5.update(bufferPointer: bytes)
+        sha256.update(bufferPointer: bytes)
+    }
 }
 
 /// `Content-Range: bytes a-b/total`, `bytes */total`, `bytes a-b/*`; none means the whole body at once.

@@ -26,6 +26,7 @@ public final class FakeDrive: Sendable {
         var appProperties: [String: String]
         var size: UInt64
         var md5: String
+        var sha256: String
         var createdTime: Date
         var modifiedTime: Date
         var trashed = false
@@ -47,6 +48,7 @@ public final class FakeDrive: Sendable {
         var failures: [(status: Int, retryAfter: Int?)] = []
         var quotaExceeded = false
         var rateLimited = false
+        var withoutSHA256 = false
     }
 
     static let folderType = "application/vnd.google-apps.folder"
@@ -75,6 +77,10 @@ public final class FakeDrive: Sendable {
     /// Every call is refused with 403 `userRateLimitExceeded` while set (Drive's daily upload cap).
     public func setRateLimited(_ on: Bool) { state.withLock { $0.faults.rateLimited = on } }
 
+    /// Files are described without `sha256Checksum` while set, as Drive does for files it has no SHA-256 of
+    /// ("if available").
+    public func setSHA256Unavailable(_ on: Bool) { state.withLock { $0.faults.withoutSHA256 = on } }
+
     /// Every upload session is forgotten: the next call on one answers 404, as an expired session does.
     public func loseSessions() { state.withLock { $0.sessions = [:] } }
 
@@ -97,7 +103,8 @@ public final class FakeDrive: Sendable {
         try? Data(bytes).write(to: contentURL(id))
         let now = clock()
         let file = StoredFile(id: id, name: name, mimeType: "application/zip", parents: [parent], appProperties: appProperties,
-                              size: UInt64(bytes.count), md5: Self.hex(Insecure.MD5.hash(data: bytes)), createdTime: now,
+                              size: UInt64(bytes.count), md5: Self.hex(Insecure.MD5.hash(data: bytes)),
+                              sha256: Self.hex(SHA256.hash(data: bytes)), createdTime: now,
                               modifiedTime: now, owner: account)
         state.withLock { $0.files[id] = file; $0.order.append(id) }
         return id
@@ -109,6 +116,7 @@ public final class FakeDrive: Sendable {
         state.withLock {
             $0.files[id]?.size = UInt64(bytes.count)
             $0.files[id]?.md5 = Self.hex(Insecure.MD5.hash(data: bytes))
+            $0.files[id]?.sha256 = Self.hex(SHA256.hash(data: bytes))
         }
     }
 
@@ -198,7 +206,8 @@ public final class FakeDrive: Sendable {
         let fields = try request.uri.queryParameters["fields"].map { try DriveFields.parse(String($0)) }
         let mimeType = metadata["mimeType"] as? String ?? "application/octet-stream"
         if mimeType != Self.folderType, state.withLock({ $0.faults.quotaExceeded }) { throw Self.quotaRefusal }
-        let file = try newFile(metadata, account: account, size: 0, md5: Self.hex(Insecure.MD5.hash(data: [UInt8]())))
+        let file = try newFile(metadata, account: account, size: 0, md5: Self.hex(Insecure.MD5.hash(data: [UInt8]())),
+                               sha256: Self.hex(SHA256.hash(data: [UInt8]())))
         if !file.isFolder { FileManager.default.createFile(atPath: contentURL(file.id).path, contents: Data()) }
         state.withLock { $0.files[file.id] = file; $0.order.append(file.id) }
         return Self.json(try resource(file, fields))
@@ -207,7 +216,7 @@ public final class FakeDrive: Sendable {
     static let quotaRefusal = Refusal(403, "storageQuotaExceeded", "The user's Drive storage quota has been exceeded.")
 
     /// A file from `files.create` metadata, checked as Drive checks it.
-    func newFile(_ metadata: [String: Any], account: String, size: UInt64, md5: String) throws -> StoredFile {
+    func newFile(_ metadata: [String: Any], account: String, size: UInt64, md5: String, sha256: String) throws -> StoredFile {
         let parents = metadata["parents"] as? [String] ?? ["root"]
         guard parents.count == 1 else { throw Refusal(403, "cannotAddParent", "Increasing the number of parents is not allowed.") }
         for parent in parents where parent != "root" {
@@ -225,7 +234,8 @@ public final class FakeDrive: Sendable {
         let now = clock()
         return StoredFile(id: Self.newId(), name: metadata["name"] as? String ?? "Untitled",
                           mimeType: metadata["mimeType"] as? String ?? "application/octet-stream", parents: parents,
-                          appProperties: properties, size: size, md5: md5, createdTime: now, modifiedTime: now, owner: account)
+                          appProperties: properties, size: size, md5: md5, sha256: sha256, createdTime: now, modifiedTime: now,
+                          owner: account)
     }
 
     private func list(_ request: Request, _ account: String) throws -> Response {
@@ -323,10 +333,11 @@ public final class FakeDrive: Sendable {
         if !file.isFolder {
             full["size"] = String(file.size)
             full["md5Checksum"] = file.md5
+            if !state.withLock({ $0.faults.withoutSHA256 }) { full["sha256Checksum"] = file.sha256 }
         }
         if !file.appProperties.isEmpty { full["appProperties"] = file.appProperties }
         let known: Set<String> = ["kind", "id", "name", "mimeType", "parents", "trashed", "createdTime", "modifiedTime", "size",
-                                  "md5Checksum", "appProperties", "properties", "description", "starred", "webViewLink"]
+                                  "md5Checksum", "sha256Checksum", "appProperties", "properties", "description", "starred", "webViewLink"]
         let selection = fields ?? DriveFields(selected: ["kind": .all, "id": .all, "name": .all, "mimeType": .all], everything: false)
         return try selection.apply(full, known: known)
     }

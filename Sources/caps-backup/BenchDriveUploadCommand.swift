@@ -22,6 +22,9 @@ struct BenchDriveUploadCommand: AsyncParsableCommand {
     @Option(help: "Chunk size in MiB (a multiple of 0.25).")
     var chunkMib: Double = 8
 
+    @Option(help: "The file's SHA-256, as the catalog knows an archive's; without it the copy is checked by MD5 after the send.")
+    var sha256: String?
+
     /// A fixed token: the benchmark measures the upload, not OAuth.
     struct FixedToken: GoogleAccessTokens {
         let token: String
@@ -41,11 +44,11 @@ struct BenchDriveUploadCommand: AsyncParsableCommand {
         let drive = GoogleDriveDestination(config: config, storeName: "bench", tokens: FixedToken(token: token))
         let idle = Self.memory("VmRSS")
         let started = Date()
-        let object = try await drive.put(UploadRequest(name: "full/\(url.lastPathComponent)", file: url, size: size),
+        let object = try await drive.put(UploadRequest(name: "full/\(url.lastPathComponent)", file: url, size: size, sha256: sha256),
                                          resuming: nil, onSession: { _ in }, progress: { _ in })
         let seconds = Date().timeIntervalSince(started)
         let result: [String: Any] = ["bytes": size, "seconds": seconds, "mib_per_s": Double(size) / 1_048_576 / seconds,
-                                     "md5": object.checksum?.value ?? "", "idle_rss_kib": idle, "peak_rss_kib": Self.memory("VmHWM")]
+                                     "checksum": object.checksum.map { "\($0.algorithm.rawValue):\($0.value)" } ?? "", "idle_rss_kib": idle, "peak_rss_kib": Self.memory("VmHWM")]
         print(String(decoding: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]), as: UTF8.self))
     }
 

@@ -10,7 +10,7 @@ import FoundationNetworking
 
 @Suite("Google Drive: resumable uploads, retries, tokens and refusals")
 struct GoogleDriveTests {
-    @Test("a 200 MiB upload whose connection is cut three times mid-chunk completes, md5 intact, little sent twice")
+    @Test("a 200 MiB upload whose connection is cut three times mid-chunk completes, whole and intact, little sent twice")
     func cutThreeTimes() async throws {
         let scratch = try Scratch(size: 0)
         defer { scratch.remove() }
@@ -36,11 +36,43 @@ struct GoogleDriveTests {
             })
             #expect(proxy.cutCount == 3)
             let expected = try md5Hex(of: file)
-            #expect(put.checksum == Checksum(.md5, expected) && put.size == UInt64(size))
+            #expect(put.checksum?.algorithm == .sha256 && put.size == UInt64(size))
             let stored = try #require(google.drive.storedFiles().first { $0.id == put.id })
             #expect(stored.md5 == expected && stored.size == UInt64(size))
             let extra = proxy.bytesFromClient - size
             #expect(extra > 0 && extra < 3 * chunk, "sent \(extra) bytes more than the file")
+        }
+    }
+
+    @Test("a copy is proven by Drive's SHA-256 against the catalog's, by MD5 when Drive has none; one that differs is deleted")
+    func copyIsProvenBeforeItCounts() async throws {
+        let scratch = try Scratch(size: 1 << 20 | 77)
+        defer { scratch.remove() }
+        let google = FakeGoogle()
+        try await google.serving { url in
+            let drive = GoogleDriveDestination(config: driveConfig(url), storeName: "store-6", tokens: TestTokens(google))
+            let sha256 = checksum(scratch.bytes, .sha256)
+            var published = scratch.request()
+            published.sha256 = sha256
+            let put = try await drive.put(published, resuming: nil, onSession: { _ in }, progress: { _ in })
+            #expect(put.checksum == Checksum(.sha256, sha256))
+
+            // The archive on this disk is no longer the one the catalog recorded: Drive's SHA-256 of what
+            // arrived says so, and the copy is removed rather than counted.
+            var changed = published
+            changed.sha256 = String(repeating: "0", count: 64)
+            await #expect { _ = try await drive.put(changed, resuming: nil, onSession: { _ in }, progress: { _ in }) }
+                throws: { error in
+                    guard let error = error as? DestinationError, error.kind == .permanent else { return false }
+                    return error.message.contains("does not match") && error.message.contains("sha256 \(sha256)")
+                }
+            #expect(google.drive.storedFiles().map(\.id) == [put.id])
+
+            // Drive without SHA-256 ("if available"): the file's MD5 is computed here and compared instead.
+            google.drive.setSHA256Unavailable(true)
+            let fallback = try await drive.put(changed, resuming: nil, onSession: { _ in }, progress: { _ in })
+            #expect(fallback.checksum == Checksum(.md5, checksum(scratch.bytes, .md5)))
+            #expect(try await read(drive, fallback.id) == scratch.bytes)
         }
     }
 

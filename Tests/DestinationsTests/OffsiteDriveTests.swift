@@ -183,7 +183,7 @@ struct OffsiteDriveTests {
             let expected = try store.sales()
             let original = try Data(contentsOf: URL(fileURLWithPath: full.path!))
             let copied = try await OffsiteCopier(context: store.context, destination: drive).copyPending()
-            #expect(copied.first?.status == .uploaded && copied.first?.remoteChecksum?.algorithm == .md5)
+            #expect(copied.first?.status == .uploaded && copied.first?.remoteChecksum == Checksum(.sha256, full.sha256!))
             try FileManager.default.removeItem(atPath: full.path!)
             try SQLiteConnection(path: store.context.posDatabase!.path, mode: .readWrite).execute("DELETE FROM sale")
             var withRemote = store.context

@@ -34,12 +34,17 @@ public struct UploadRequest: Sendable, Equatable {
     /// Small labels kept with the object (backup id, kind, SHA-256, store), for reconciling remote objects
     /// with the catalog. Drive limits each key plus value to 124 bytes.
     public var metadata: [String: String]
+    /// The file's SHA-256 as the catalog recorded it at publication, when known. A destination that reports
+    /// SHA-256 itself (Drive's `sha256Checksum`) proves its copy against this without hashing while it sends,
+    /// and that proof reaches back to the archive as published, not only to the bytes read for the upload.
+    public var sha256: String?
 
-    public init(name: String, file: URL, size: UInt64, metadata: [String: String] = [:]) {
+    public init(name: String, file: URL, size: UInt64, metadata: [String: String] = [:], sha256: String? = nil) {
         self.name = name
         self.file = file
         self.size = size
         self.metadata = metadata
+        self.sha256 = sha256
     }
 
     /// The labels every archive carries off-site: enough to rebuild its catalog record on a fresh install.
@@ -50,7 +55,8 @@ public struct UploadRequest: Sendable, Equatable {
         let file = URL(fileURLWithPath: path)
         return UploadRequest(name: "\(job.kind.rawValue)/\(file.lastPathComponent)", file: file, size: UInt64(size),
                              metadata: ["backupId": job.uuid, "catalogId": String(id), "kind": job.kind.rawValue,
-                                        "sha256": sha256, "store": String(store.prefix(64))])
+                                        "sha256": sha256, "store": String(store.prefix(64))],
+                             sha256: sha256)
     }
 }
 

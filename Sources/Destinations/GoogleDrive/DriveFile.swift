@@ -10,13 +10,15 @@ struct DriveFile: Decodable, Sendable {
     /// Drive sends int64 values as JSON strings.
     var size: String?
     var md5Checksum: String?
+    /// Filled by Drive "if available" (not for files stored before it computed SHA-256).
+    var sha256Checksum: String?
     var appProperties: [String: String]?
     var modifiedTime: String?
     var trashed: Bool?
 
     static let folderType = "application/vnd.google-apps.folder"
     /// Everything a `RemoteObject` needs, asked for on every call that returns a file.
-    static let fields = "id,name,mimeType,size,md5Checksum,appProperties,modifiedTime,trashed"
+    static let fields = "id,name,mimeType,size,md5Checksum,sha256Checksum,appProperties,modifiedTime,trashed"
 
     /// The `appProperties` key that keeps the destination-level name (`db-full/db-full-….zip`), since the
     /// Drive folder (`db/`) holds two kinds; it is ours, not the caller's metadata.
@@ -26,7 +28,7 @@ struct DriveFile: Decodable, Sendable {
         var metadata = appProperties ?? [:]
         let logical = metadata.removeValue(forKey: Self.nameProperty) ?? "\(folder)/\(name)"
         return RemoteObject(id: id, name: logical, size: size.flatMap(UInt64.init) ?? 0,
-                            checksum: md5Checksum.map { Checksum(.md5, $0) }, metadata: metadata,
+                            checksum: sha256Checksum.map { Checksum(.sha256, $0) } ?? md5Checksum.map { Checksum(.md5, $0) }, metadata: metadata,
                             modifiedAt: modifiedTime.flatMap(Self.date))
     }
 }
