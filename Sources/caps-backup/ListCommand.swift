@@ -32,14 +32,26 @@ struct ListCommand: ParsableCommand {
         let chains = try context.catalog.chainMembership(of: jobs.filter { $0.kind == .dbIncremental }.compactMap(\.id))
         if output.json { return try Output.json(jobs.map { ListedBackup(job: $0, offsite: copies[$0.id ?? 0] ?? []) }) }
         if jobs.isEmpty { return print("No backups yet. Run: caps-backup backup --kind db-full") }
-        print(Table(["ID", "KIND", "BUILDS ON", "STATUS", "OFF-SITE", "STARTED (local)", "TOOK", "SIZE", "SHA-256", "PATH / ERROR"],
+        print(Table(["ID", "KIND", "BUILDS ON", "STATUS", "DB CHECK", "OFF-SITE", "STARTED (local)", "TOOK", "SIZE", "SHA-256", "PATH / ERROR"],
                     jobs.map { job in
                         let took = job.finishedAt.map { String(format: "%.1fs", $0.timeIntervalSince(job.startedAt)) } ?? "-"
                         return [String(job.id ?? 0), job.kind.rawValue, chainDescription(job, chains: chains), job.status.rawValue,
-                                offsiteDescription(copies[job.id ?? 0] ?? []), Output.localTime(job.startedAt), took,
+                                checkDescription(job), offsiteDescription(copies[job.id ?? 0] ?? []), Output.localTime(job.startedAt), took,
                                 job.size.map { ByteCount.format($0) } ?? "-", job.sha256.map { String($0.prefix(12)) } ?? "-",
                                 job.status == .failed ? (job.error ?? "") : (job.path ?? "")]
                     }).render())
+    }
+}
+
+/// The database check on record: `ok`, `not yet` (the check runs after publication, or the backup was
+/// taken with --skip-integrity-check: a restore checks first), `PROBLEMS`, or `-` for a backup without a
+/// database.
+private func checkDescription(_ job: BackupRecord) -> String {
+    guard job.kind != .files, job.status == .succeeded else { return "-" }
+    switch job.integrityCheck {
+    case nil: return "not yet"
+    case "ok": return "ok"
+    default: return "PROBLEMS"
     }
 }
 

@@ -45,6 +45,14 @@ struct CommandLineTests {
         #expect(copies.count == 1 && copies.first?["destination"] as? String == "nas" && copies.first?["status"] as? String == "pending")
         let table = try CLI.run(["list"] + store.storeArguments).stdout
         #expect(table.contains("OFF-SITE") && table.contains("nas pending"))
+
+        // The database check on record: "ok" after a backup with its check, "not yet" without one.
+        #expect(listed.first?["integrityCheck"] as? String == "ok")
+        #expect(try CLI.run(["backup", "--kind", "db-full", "--skip-integrity-check", "--json"] + store.storeArguments).status == 0)
+        let unchecked = try JSONSerialization.jsonObject(with: Data(try CLI.run(["list", "--json"] + store.storeArguments).stdout.utf8)) as? [[String: Any]] ?? []
+        #expect(unchecked.first?["integrityCheck"] == nil && unchecked.first?["status"] as? String == "succeeded")
+        let checks = try CLI.run(["list"] + store.storeArguments).stdout.split(separator: "\n").dropFirst().map { $0.split(separator: " ", omittingEmptySubsequences: true) }
+        #expect(table.contains("DB CHECK") && checks.first?.contains("not") == true && checks.dropFirst().first?.contains("ok") == true)
     }
 
     @Test("restore without --yes changes nothing and exits 2")

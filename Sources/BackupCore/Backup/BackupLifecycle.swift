@@ -115,7 +115,7 @@ struct IntegrityCheck {
     func record(on published: BackupRecord, snapshot: URL, progress: ProgressHandler?) -> BackupRecord {
         var job = published
         do {
-            let problems = try SQLiteConnection(path: snapshot.path, mode: .readOnly).integrityProblems(progress: progress)
+            let problems = try ParallelIntegrityCheck(path: snapshot.path, untrusted: false).problems(progress: progress)
             job.integrityCheck = problems.map { $0.prefix(5).joined(separator: "; ") } ?? "ok"
         } catch {
             job.integrityCheck = "check failed: \(BackupError.wrap(error, "integrity check failed").message)"

@@ -44,8 +44,7 @@ public struct VerifyJob: Sendable {
                     .prepare(job.map { .backup($0) } ?? .archive(archive), into: image, progress: progress)
                 report.imageSha256 = prepared.sha256
                 report.chain = prepared.chain
-                let connection = try SQLiteConnection(path: image.path, mode: .readOnly, untrusted: true)
-                let problems = try connection.integrityProblems(progress: progress)
+                let problems = try ParallelIntegrityCheck(path: image.path).problems(progress: progress)
                 report.integrity = problems.map { $0.prefix(5).joined(separator: "; ") } ?? "ok"
                 record(report.integrity!, for: job, imageSha256: prepared.sha256)
                 if let problems {

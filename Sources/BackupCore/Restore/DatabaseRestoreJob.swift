@@ -138,8 +138,7 @@ public struct DatabaseRestoreJob: Sendable {
     }
 
     private func checkIntegrity(of image: URL, progress: ProgressHandler?) throws {
-        let connection = try SQLiteConnection(path: image.path, mode: .readOnly, untrusted: true)
-        if let problems = try connection.integrityProblems(progress: progress) {
+        if let problems = try ParallelIntegrityCheck(path: image.path).problems(progress: progress) {
             throw BackupError(.corruptArchive, "The database in the backup fails SQLite's integrity check and will not be restored.",
                               detail: problems.prefix(5).joined(separator: "; "))
         }

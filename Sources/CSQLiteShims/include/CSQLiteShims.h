@@ -14,6 +14,15 @@ int caps_sqlite3_set_defensive(sqlite3 *db);
 /// Whether the connection is in defensive mode: 1, 0, or -1 on error.
 int caps_sqlite3_is_defensive(sqlite3 *db);
 
+/// Hands the memory the process has freed back to the system (glibc's malloc_trim(0), which Swift's
+/// Glibc module does not declare); a no-op elsewhere. Before a long phase whose own memory is small.
+void caps_release_free_memory(void);
+
+/// Lowers the calling thread's scheduling priority to `nice` (Linux: setpriority on the thread id), for
+/// work that must yield to the POS on a shared CPU. Irreversible without privileges: only for threads that
+/// end with the work. Returns 0, or -1 with errno.
+int caps_lower_thread_priority(int nice);
+
 /// The name of the pass-through VFS that reports writes (write_watch.c).
 #define CAPS_WRITE_WATCH_VFS "caps-watch"
 
