@@ -102,6 +102,34 @@ struct BackupRestoreTests {
         #expect(fileList(fresh.deletingLastPathComponent()).contains { $0.hasPrefix("pos.db-wal.stale-") })
     }
 
+    @Test("A fresh install moves the checked image into place on its filesystem, and copies it from another one")
+    func freshInstallMovesOrCopies() throws {
+        let dir = TemporaryDirectory()
+        func image(at url: URL) throws -> URL {
+            let db = try SQLiteConnection(path: url.path, mode: .create)
+            try db.execute("CREATE TABLE t(x); INSERT INTO t VALUES ('restored');")
+            return url
+        }
+        let sameDisk = try image(at: dir.path("image.sqlite"))
+        let target = dir.path("pos.db")
+        try LiveDatabaseReplacer().replace(target, with: sameDisk)
+        #expect(try SQLiteConnection(path: target.path, mode: .readOnly).scalar("SELECT x FROM t") == "restored")
+        #expect(!POSIXFile.exists(sameDisk), "moved, not copied")
+        #expect(try POSIXFile.mode(target) & 0o777 == POSIXFile.privateFileMode)
+
+        // tmpfs is another filesystem here: rename(2) answers EXDEV and the image is copied instead.
+        let shm = URL(fileURLWithPath: "/dev/shm/caps-image-\(UUID().uuidString).sqlite")
+        var shmInfo = stat(), dirInfo = stat()
+        guard stat("/dev/shm", &shmInfo) == 0, stat(dir.url.path, &dirInfo) == 0, shmInfo.st_dev != dirInfo.st_dev else { return }
+        defer { try? FileManager.default.removeItem(at: shm) }
+        let otherDisk = try image(at: shm)
+        let second = dir.path("second/pos.db")
+        try FileManager.default.createDirectory(at: second.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try LiveDatabaseReplacer().replace(second, with: otherDisk)
+        #expect(try SQLiteConnection(path: second.path, mode: .readOnly).scalar("SELECT x FROM t") == "restored")
+        #expect(POSIXFile.exists(otherDisk), "copied across filesystems")
+    }
+
     /// Damages a copy of a good archive, then checks that verify and restore refuse it with a clear
     /// message and that nothing changed: live database, pre-restore folder, published archives.
     func expectRefused(_ damage: (URL) throws -> Void, message: String, useCatalogRecord: Bool = true,

@@ -20,6 +20,9 @@ struct ParallelIntegrityCheckTests {
             CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
             CREATE VIRTUAL TABLE notes USING fts5(body);
             CREATE TABLE scratch(id INTEGER PRIMARY KEY, filler BLOB);
+            CREATE TABLE sqlitebox(id INTEGER PRIMARY KEY, v TEXT);
+            CREATE INDEX sqlitebox_v ON sqlitebox(v);
+            INSERT INTO sqlitebox VALUES (1, 'x');
             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 4000)
               INSERT INTO big SELECT i, printf('name-%06d', i), i % 97 FROM n;
             INSERT INTO small VALUES (1, 'a'), (2, 'b');
@@ -46,6 +49,7 @@ struct ParallelIntegrityCheckTests {
         #expect(Set([.table("settings"), .table("notes_idx"), .table("notes_config")]).isSubset(of: plan[..<big]))
         #expect(try #require(plan.firstIndex(of: .table("small"))) > big && #require(plan.firstIndex(of: .table("scratch"))) > big)
         #expect(plan.last == .pages && !plan.contains(.table("notes")) && plan.contains(.table("notes_data")))
+        #expect(plan.contains(.table("sqlitebox")), "a table whose name only looks like SQLite's own is checked with its index")
         let reported = events.withLock { $0 }
         #expect(reported.first?.bytesDone == 0 && reported.last.map { $0.bytesDone == $0.bytesTotal && $0.bytesTotal > 0 } == true)
     }

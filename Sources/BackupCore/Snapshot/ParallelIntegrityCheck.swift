@@ -84,7 +84,9 @@ struct ParallelIntegrityCheck {
     /// rowid, found in a few page reads) times one more than its indexes: the check reads each row once
     /// and looks it up in every index. Tables without a rowid, or whose rowid cannot be read, go first.
     func plan(_ connection: SQLiteConnection) throws -> [Part] {
-        let tables = try connection.rows("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND sql NOT LIKE 'CREATE VIRTUAL%'")
+        // SQLite's own tables (sqlite_sequence, sqlite_stat1) have no indexes: the accounting pass covers them.
+        // Not `LIKE 'sqlite_%'`, whose `_` matches any character and would leave out a table named sqlitebox.
+        let tables = try connection.rows("SELECT name FROM sqlite_schema WHERE type = 'table' AND substr(name, 1, 7) <> 'sqlite_' AND sql NOT LIKE 'CREATE VIRTUAL%'")
             .compactMap { $0.first ?? nil }
         var indexes: [String: Int] = [:]
         for row in try connection.rows("SELECT tbl_name, count(*) FROM sqlite_schema WHERE type = 'index' GROUP BY tbl_name") {
