@@ -97,7 +97,8 @@ struct ParallelIntegrityCheck {
             // An error (no rowid, or a damaged tree) is unknown, hence first; NULL is an empty table.
             let rows: Int
             do { rows = try connection.scalar("SELECT max(rowid) FROM \(quoted)").flatMap { Int($0) } ?? 0 } catch { return (table, Int.max) }
-            return (table, rows.multipliedReportingOverflow(by: 1 + (indexes[table] ?? 0)).partialValue)
+            let (cost, overflow) = rows.multipliedReportingOverflow(by: 1 + (indexes[table] ?? 0))
+            return (table, overflow ? Int.max : cost)  // a huge rowid (FTS5 uses them) must not wrap to a small cost
         }
         return costed.sorted { ($0.1, $1.0) > ($1.1, $0.0) }.map { .table($0.0) } + [.pages]
     }
