@@ -189,7 +189,10 @@ func fileDigests(_ root: URL) throws -> [String: String] {
 
 /// Waits for a condition that another thread makes true, without sleeping for fixed periods of wall-clock time
 /// beyond short polls; fails after `timeout`.
-func eventually(timeout: TimeInterval = 30, _ condition: @Sendable () async throws -> Bool) async throws {
+/// Polls `condition` until it holds. The limit is generous on purpose: in a full run on two cores, the
+/// synchronous tests can hold both of Swift's cooperative threads for a minute (a backup's integrity check
+/// waits on them), and a condition that holds in 5 s alone was once not met within 30 s.
+func eventually(timeout: TimeInterval = 120, _ condition: @Sendable () async throws -> Bool) async throws {
     let deadline = Date().addingTimeInterval(timeout)
     while try await !condition() {
         guard Date() < deadline else { throw TestFailure("condition not met within \(timeout) s") }
