@@ -38,6 +38,10 @@ struct ArchiveReceiver {
 
     func receive(_ body: RequestBody, declaredLength: Int64?) async throws -> URL {
         let (url, fd, free, cap) = try start(declaredLength)
+        // Closed once, here. It was closed before the empty-upload check and again in `catch`: the second
+        // close hit whatever descriptor another thread had opened under that number meanwhile (NIO's
+        // freshly accepted socket: EBADF in getsockname, a crash of the whole process).
+        defer { close(fd) }
         do {
             var received: Int64 = 0
             var written: Int64 = 0
@@ -60,11 +64,9 @@ struct ArchiveReceiver {
             }
             if pending.readableBytes > 0 { try await flush() }
             try await Blocking.run { try POSIXFile.fsyncFile(fd) }
-            close(fd)
             guard received > 0 else { throw APIError(.badRequest, "empty_upload", "The upload is empty; send the archive file as the request body.") }
             return url
         } catch {
-            close(fd)
             try? FileManager.default.removeItem(at: url)
             throw error
         }
