@@ -398,3 +398,13 @@ def require_tools() -> None:
         missing.append(TIME_BIN + " (Debian package `time`)")
     if missing:
         raise BenchError("missing tools: " + ", ".join(missing) + " (scripts/install-deps.sh installs them)")
+
+
+def replace_section(path: Path, begin: str, end: str, section: str) -> None:
+    """Rewrites a script's generated section of a Markdown file, between its markers (appended if absent)."""
+    text = path.read_text() if path.exists() else ""
+    if begin in text and end in text:
+        text = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _: section, text, flags=re.S)
+    else:
+        text = text.rstrip() + "\n\n" + section + "\n"
+    path.write_text(text)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import shutil
 import subprocess
 import sys
@@ -171,14 +170,7 @@ def main() -> int:
     lines = render(results, machine)
     print("\n".join(lines))
     if args.md:
-        path = Path(args.md)
-        text = path.read_text() if path.exists() else ""
-        section = "\n".join(lines)
-        if BEGIN in text:
-            text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: section, text, flags=re.S)
-        else:
-            text = text.rstrip() + "\n\n" + section + "\n"
-        path.write_text(text)
+        B.replace_section(Path(args.md), BEGIN, END, "\n".join(lines))
     return 0
 
 
