@@ -103,14 +103,18 @@ public struct DatabaseBackupJob: Sendable {
         let partial = work.appendingPathComponent(archiveName + ".partial")
         let writer = try ZipWriter(creating: partial)
         defer { writer.abandon() }
-        let encoded = if let parent {
-            try DeltaImageEncoder(parent: parent.delta).write(snapshotURL, snapshot, source: source, to: writer, progress: progress)
+        let parentUUID = parent?.job.uuid
+        let parentImage = parent?.delta.image
+        // Taken out of `parent`: the parent's page index (16 MiB at 4 GiB) is freed once the pages are
+        // compared, before the read-back and the new index's write (the job's limit is 100 MiB).
+        let encoded = if let delta = parent.take()?.delta {
+            try DeltaImageEncoder(parent: delta).write(snapshotURL, snapshot, source: source, to: writer, progress: progress)
         } else {
             try FullImageEncoder(indexPages: job.kind == .dbIncremental, early: early).write(snapshotURL, snapshot, source: source, to: writer, progress: progress)
         }
         let configEntries = try ConfigFileCollector(files: context.configFiles, redactKeys: context.configRedactKeys).add(to: writer, modified: snapshot.startedAt)
         var manifest = Manifest(backupId: job.uuid, kind: job.kind, createdAt: context.now(), host: context.host,
-                                toolVersion: BackupContext.toolVersion, parentId: parent?.job.uuid,
+                                toolVersion: BackupContext.toolVersion, parentId: parentUUID,
                                 entries: encoded.entries + configEntries)
         manifest.database = encoded.image
         let manifestBytes = try manifest.encoded()
@@ -122,7 +126,7 @@ public struct DatabaseBackupJob: Sendable {
         // image, now that its XORs are written (if this job fails, the next stores those pages whole).
         var scratch: [URL] = []
         if job.kind == .dbFull, !keepSnapshot { scratch.append(snapshotURL) }
-        if let image = parent?.delta.image { scratch.append(image) }
+        if let parentImage { scratch.append(parentImage) }
         let removal = try BackgroundRemoval(scratch, via: context.dataDirectory.tmp)
         defer { removal.wait() }
 

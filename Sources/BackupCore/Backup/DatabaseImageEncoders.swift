@@ -82,8 +82,12 @@ struct DeltaImageEncoder {
 
         // Each page: unchanged at its place (the common case between online copies), the same
         // content elsewhere in the parent (moved by a VACUUM), changed a little, or new.
-        let known = parent.index.locations()
         let parentHashes = parent.index.hashes
+        var changed = Set<PageHash>()
+        for (number, hash) in scan.index.hashes.enumerated() where number >= parentHashes.count || parentHashes[number] != hash {
+            changed.insert(hash)
+        }
+        let known = parent.index.firstLocations(of: changed)
         let pageSize = info.pageSize
         var map = [Int32](repeating: 0, count: scan.index.hashes.count)
         var stored: [StoredPage] = []
