@@ -40,3 +40,12 @@ void caps_release_free_memory(void) {
     malloc_trim(0);
 #endif
 }
+
+int caps_map_large_allocations(size_t threshold) {
+#if defined(__GLIBC__)
+    return mallopt(M_MMAP_THRESHOLD, (int)threshold);
+#else
+    (void)threshold;
+    return 1;
+#endif
+}

@@ -16,6 +16,7 @@ struct CapsBackup: AsyncParsableCommand {
     /// As ArgumentParser's, except that a usage error exits with 2, as the README says and as most
     /// command-line tools do (ArgumentParser's own is 64, EX_USAGE).
     static func main() async {
+        ProcessMemory.returnLargeBlocksWhenFreed()
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {

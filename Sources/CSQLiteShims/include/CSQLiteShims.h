@@ -2,6 +2,7 @@
 #define CAPS_SQLITE_SHIMS_H
 
 #include <sqlite3.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /// sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, 0): sqlite3_db_config is variadic,
@@ -17,6 +18,11 @@ int caps_sqlite3_is_defensive(sqlite3 *db);
 /// Hands the memory the process has freed back to the system (glibc's malloc_trim(0), which Swift's
 /// Glibc module does not declare); a no-op elsewhere. Before a long phase whose own memory is small.
 void caps_release_free_memory(void);
+
+/// Serves every allocation of at least `threshold` bytes with its own mmap, returned to the system by
+/// free() (glibc's mallopt(M_MMAP_THRESHOLD), which also turns off glibc's raising of that threshold
+/// each time a large block is freed). Returns 1 on success (and elsewhere than glibc), 0 on failure.
+int caps_map_large_allocations(size_t threshold);
 
 /// Lowers the calling thread's scheduling priority to `nice` (Linux: setpriority on the thread id), for
 /// work that must yield to the POS on a shared CPU. Irreversible without privileges: only for threads that
