@@ -62,7 +62,11 @@ public final class FakeDrive: Sendable {
         try? FileManager.default.createDirectory(at: storage, withIntermediateDirectories: true)
     }
 
-    deinit { try? FileManager.default.removeItem(at: storage) }
+    deinit { removeStorage() }
+
+    /// Deletes the uploaded files' bytes: at deinit, or from a signal handler (a process stopped by a
+    /// signal never runs deinit, and would leave them in `$TMPDIR`).
+    public func removeStorage() { try? FileManager.default.removeItem(at: storage) }
 
     // MARK: Fault switches
 

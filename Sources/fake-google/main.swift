@@ -9,6 +9,17 @@ if let index = CommandLine.arguments.firstIndex(of: "--port"), index + 1 < Comma
     port = Int(CommandLine.arguments[index + 1]) ?? 0
 }
 let google = FakeGoogle()
+// The benchmarks, the browser tests and the demo stop it with SIGTERM (or Ctrl-C): its uploads go with it.
+let stopSignals = [SIGTERM, SIGINT].map { number in
+    signal(number, SIG_IGN)
+    let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+    source.setEventHandler {
+        google.drive.removeStorage()
+        exit(0)
+    }
+    source.resume()
+    return source
+}
 try await google.run(port: port) { url in
     var lines = url.absoluteString + "\n"
     if let index = CommandLine.arguments.firstIndex(of: "--print-token"), index + 1 < CommandLine.arguments.count {
