@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -38,7 +39,14 @@ def log(message: str) -> None:
     print(message, flush=True)
 
 
+def settle() -> None:
+    """What the previous step left dirty (GiBs, written back 30 s later) is not the next step's to carry, as in
+    the POS trace. (It did not explain the fresh install's slow extract at 1 GiB: docs/integrity-check.md.)"""
+    os.sync()
+
+
 def backup(args, store: Path, data: Path, kind: str) -> dict:
+    settle()
     res = B.run([args.bin, "backup", "--kind", kind, "--json", "--pos-db", store / "pos.db", "--data-dir", data],
                 phases=True, timeout=3600)
     job = res.json()
@@ -51,6 +59,7 @@ def backup(args, store: Path, data: Path, kind: str) -> dict:
 def restore(args, source, target: Path, data: Path) -> dict:
     for suffix in ("", "-wal", "-shm"):
         Path(str(target) + suffix).unlink(missing_ok=True)
+    settle()
     res = B.run([args.bin, "restore", str(source), "--yes", "--json", "--no-pre-restore-snapshot", "--pos-db", target,
                  "--data-dir", data], phases=True, timeout=3600)
     if res.json().get("status") != "succeeded":
@@ -62,6 +71,7 @@ def baseline_restore(archive: Path, scratch: Path) -> dict:
     """What a technician would do by hand: take the database out of the archive, gunzip it, check it."""
     scratch.mkdir(parents=True, exist_ok=True)
     image = scratch / "pos.sqlite"
+    settle()
     t0 = time.monotonic()
     with open(image, "wb") as out:
         unzip = subprocess.Popen(["unzip", "-p", archive, "db/pos.sqlite.gz"], stdout=subprocess.PIPE)
