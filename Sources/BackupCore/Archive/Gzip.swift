@@ -4,13 +4,20 @@ import Foundation
 /// Single-member gzip of a small in-memory buffer (maps, manifests).
 enum Gzip {
     static func compress(_ bytes: [UInt8], level: Int32 = 6) throws -> [UInt8] {
+        try bytes.withUnsafeBytes { try compress($0, level: level) }
+    }
+
+    static func compress(_ bytes: UnsafeRawBufferPointer, level: Int32 = 6) throws -> [UInt8] {
         guard let c = libdeflate_alloc_compressor(level) else { throw BackupError(.io, "Out of memory.") }
         defer { libdeflate_free_compressor(c) }
-        var out = [UInt8](repeating: 0, count: libdeflate_gzip_compress_bound(c, bytes.count))
-        let n = bytes.withUnsafeBytes { i in out.withUnsafeMutableBytes { o in
-            libdeflate_gzip_compress(c, i.baseAddress, i.count, o.baseAddress, o.count) } }
-        guard n > 0 else { throw BackupError(.io, "Compression failed.") }
-        return Array(out[0..<n])
+        // Uninitialized: a large bound is mmap'd, and only the pages the output reaches become resident
+        // (an hourly's 4 MiB page map at 4 GiB compresses to a few KiB).
+        let bound = libdeflate_gzip_compress_bound(c, bytes.count)
+        let out = [UInt8](unsafeUninitializedCapacity: bound) { o, count in
+            count = libdeflate_gzip_compress(c, bytes.baseAddress, bytes.count, o.baseAddress, o.count)
+        }
+        guard !out.isEmpty else { throw BackupError(.io, "Compression failed.") }
+        return Array(out[...])  // a buffer of its own size, not the bound
     }
 
     /// Deflate codes at most 258 bytes in about 2 bits: no stream inflates more than ~1032 times its size.

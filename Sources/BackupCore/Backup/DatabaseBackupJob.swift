@@ -105,12 +105,14 @@ public struct DatabaseBackupJob: Sendable {
         defer { writer.abandon() }
         let parentUUID = parent?.job.uuid
         let parentImage = parent?.delta.image
-        // Taken out of `parent`: the parent's page index (16 MiB at 4 GiB) is freed once the pages are
-        // compared, before the read-back and the new index's write (the job's limit is 100 MiB).
+        // An hourly's page index is written beside the image, into the job's folder, and put in place
+        // once the archive checks out.
+        let indexPartial = work.appendingPathComponent("pages.idx.partial")
         let encoded = if let delta = parent.take()?.delta {
-            try DeltaImageEncoder(parent: delta).write(snapshotURL, snapshot, source: source, to: writer, progress: progress)
+            try DeltaImageEncoder(parent: delta).write(snapshotURL, snapshot, source: source, to: writer, indexTo: indexPartial, progress: progress)
         } else {
-            try FullImageEncoder(indexPages: job.kind == .dbIncremental, early: early).write(snapshotURL, snapshot, source: source, to: writer, progress: progress)
+            try FullImageEncoder(indexTo: job.kind == .dbIncremental ? indexPartial : nil, early: early)
+                .write(snapshotURL, snapshot, source: source, to: writer, progress: progress)
         }
         let configEntries = try ConfigFileCollector(files: context.configFiles, redactKeys: context.configRedactKeys).add(to: writer, modified: snapshot.startedAt)
         var manifest = Manifest(backupId: job.uuid, kind: job.kind, createdAt: context.now(), host: context.host,
@@ -136,7 +138,7 @@ public struct DatabaseBackupJob: Sendable {
         let archiveSize = try POSIXFile.fileSize(partial)
 
         // The page index is for the next incremental: written before the job can count as succeeded.
-        try encoded.pageIndex?.write(to: context.dataDirectory.pageIndex(job.uuid))
+        try encoded.pageIndex?.commit(to: context.dataDirectory.pageIndex(job.uuid))
         job.imageSha256 = encoded.image.imageSha256
         job.snapshotStartedAt = snapshot.startedAt
         job.snapshotFinishedAt = snapshot.finishedAt

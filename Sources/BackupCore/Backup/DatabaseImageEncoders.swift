@@ -6,15 +6,17 @@ import Foundation
 struct EncodedImage {
     var entries: [Manifest.Entry]
     var image: Manifest.DatabaseImage
-    /// The pages' fingerprints, for an image the next incremental will compare against (nil otherwise).
-    var pageIndex: PageIndex?
+    /// The pages' fingerprints, written and finished, for an image the next incremental will compare
+    /// against (nil otherwise): the job commits it once the archive checks out.
+    var pageIndex: PageIndexWriter?
 }
 
 /// The full encoding: the whole `VACUUM INTO` image as one multi-member gzip entry, which `gunzip`
 /// alone turns back into the database. Indexes the image's pages in the same pass when asked: a
 /// chain's base needs that, a daily full (a VACUUM INTO image, never a parent) does not.
 struct FullImageEncoder {
-    var indexPages = false
+    /// Where to write the page index (a partial file in the job's folder), if one is wanted.
+    var indexTo: URL? = nil
     /// Members compressed while the snapshot was being written (`CompressingSnapshot`).
     var early: EarlyMembers? = nil
 
@@ -31,19 +33,22 @@ struct FullImageEncoder {
         defer { close(fd) }
         let gzip = Self.gzip
         precondition(early.map { $0.watch.chunkSize == gzip.blockSize } ?? true, "early members are of another block size")
-        let pages = indexPages ? PageIndexBuilder(pageSize: info.pageSize) : nil
-        let inspect: (@Sendable (UnsafeRawBufferPointer) -> Void)? = if let pages { { pages.add($0) } } else { nil }
+        let pages = try indexTo.map {
+            try PageIndexWriter(pageSize: info.pageSize, count: PageIndexFormat.pageCount(imageSize: info.size, pageSize: info.pageSize), partial: $0)
+        }
+        let inspect: (@Sendable (UnsafeRawBufferPointer) -> Void)? = if let pages { { pages.appendPages(of: $0) } } else { nil }
         let compressed = try gzip.compress(
             fd: fd, size: info.size, sink: { try writer.write($0) }, inspect: inspect, precompressed: early,
             progress: { done in progress?(ProgressEvent(phase: .compress, bytesDone: done, bytesTotal: info.size)) })
         let written = try writer.endEntry()
+        try pages?.finish()
         let image = Manifest.DatabaseImage(
             entry: entry, sourcePath: source.path, pageSize: info.pageSize, pageCount: info.pageCount,
             imageSize: compressed.plainSize, imageSha256: compressed.plainSHA256, journalMode: info.journalMode,
             snapshotStartedAt: Timestamp.floorMillisecond(info.startedAt), snapshotFinishedAt: Timestamp.ceilMillisecond(info.finishedAt),
             gzipBlockSize: gzip.blockSize, gzipMembers: compressed.memberSizes, delta: nil)
         return EncodedImage(entries: [Manifest.Entry(path: written.name, size: written.size, sha256: written.sha256, sourcePath: source.path)],
-                            image: image, pageIndex: pages?.index)
+                            image: image, pageIndex: pages)
     }
 }
 
@@ -52,7 +57,7 @@ struct FullImageEncoder {
 struct DeltaParent {
     var backupId: String
     var imageSha256: String
-    var index: PageIndex
+    var index: PageIndexFile
     var image: URL?
 }
 
@@ -62,50 +67,71 @@ struct DeltaParent {
 struct DeltaImageEncoder {
     let parent: DeltaParent
 
-    /// A page the pages entry stores.
-    struct StoredPage {
+    /// A page that differs from the parent's page at its place (`parentHash`: nil past the parent's end).
+    struct ChangedPage {
         var page: Int
-        var xor: Bool
+        var hash: PageHash
+        var parentHash: PageHash?
     }
 
-    func write(_ snapshot: URL, _ info: SnapshotInfo, source: URL, to writer: ZipWriter, progress: ProgressHandler?) throws -> EncodedImage {
+    /// A page the pages entry stores: whole, or XOR-ed with the parent's page of fingerprint `xorWith`.
+    struct StoredPage {
+        var page: Int
+        var xorWith: PageHash?
+        var xor: Bool { xorWith != nil }
+    }
+
+    /// - Parameter indexTo: where to write this image's page index (a partial file in the job's folder).
+    func write(_ snapshot: URL, _ info: SnapshotInfo, source: URL, to writer: ZipWriter, indexTo: URL,
+               progress: ProgressHandler?) throws -> EncodedImage {
         guard info.pageSize == parent.index.pageSize else {
             throw BackupError(.invalidInput, "The database's page size changed since the last backup; a full backup is needed.")
         }
         let fd = try POSIXFile.openForReading(snapshot)
         defer { close(fd) }
         progress?(ProgressEvent(phase: .compare, bytesDone: 0, bytesTotal: info.size))
-        let parentPages = ParentPages(image: parent.image, index: parent.index)
-        let scan = try ImageScanner(pageSize: info.pageSize).scan(fd: fd, size: info.size, previous: parentPages.isOpen ? parentPages : nil) { done in
-            progress?(ProgressEvent(phase: .compare, bytesDone: done, bytesTotal: info.size))
-        }
-
-        // Each page: unchanged at its place (the common case between online copies), the same
-        // content elsewhere in the parent (moved by a VACUUM), changed a little, or new.
-        let parentHashes = parent.index.hashes
-        var changed = Set<PageHash>()
-        for (number, hash) in scan.index.hashes.enumerated() where number >= parentHashes.count || parentHashes[number] != hash {
-            changed.insert(hash)
-        }
-        let known = parent.index.firstLocations(of: changed)
         let pageSize = info.pageSize
-        var map = [Int32](repeating: 0, count: scan.index.hashes.count)
+        let pageCount = PageIndexFormat.pageCount(imageSize: info.size, pageSize: pageSize)
+        let parentPages = ParentPages(image: parent.image, pageSize: pageSize)
+        // Both indexes are streamed beside the image, the parent's read and the new one written: only
+        // the changed pages are kept in memory.
+        let parentHashes = parent.index.reader()
+        let index = try PageIndexWriter(pageSize: pageSize, count: pageCount, partial: indexTo)
+        var changes: [ChangedPage] = []
+        let sha256 = try ImageScanner(pageSize: pageSize).scan(
+            fd: fd, size: info.size, previous: parentPages.isOpen ? parentPages : nil,
+            previousHashes: { try parentHashes.next($0) },
+            batch: { first, hashes, previous in
+                index.append(hashes)
+                for (i, hash) in hashes.enumerated() where i >= previous.count || previous[i] != hash {
+                    changes.append(ChangedPage(page: first + i, hash: hash, parentHash: i < previous.count ? previous[i] : nil))
+                }
+            },
+            progress: { done in progress?(ProgressEvent(phase: .compare, bytesDone: done, bytesTotal: info.size)) })
+        try parentHashes.finish()
+        try index.finish()
+
+        // Each page: unchanged at its place (the common case between online copies: map 0), the same
+        // content elsewhere in the parent (moved by a VACUUM), changed a little, or new.
+        let known = try parent.index.firstLocations(of: Set(changes.map(\.hash)))
+        var map = [Int32](repeating: 0, count: pageCount)
         var stored: [StoredPage] = []
         var xorCount = 0
         let page = UnsafeMutableRawBufferPointer.allocate(byteCount: pageSize, alignment: 16)
         defer { page.deallocate() }
-        for (number, hash) in scan.index.hashes.enumerated() {
-            if number < parentHashes.count, parentHashes[number] == hash {
-                map[number] = 0
-            } else if let at = known[hash] {
-                map[number] = Int32(truncatingIfNeeded: Int(at) - number)
+        for change in changes {
+            if let at = known[change.hash] {
+                map[change.page] = Int32(truncatingIfNeeded: Int(at) - change.page)
             } else {
-                let xor = try parentPages.xorIsSmaller(page: number, fd: fd, scratch: page)
-                map[number] = xor ? Manifest.Delta.xorPage : Manifest.Delta.newPage
-                stored.append(StoredPage(page: number, xor: xor))
-                if xor { xorCount += 1 }
+                let xorWith = try change.parentHash.flatMap { parentHash in
+                    try parentPages.xorIsSmaller(page: change.page, expected: parentHash, fd: fd, scratch: page) ? parentHash : nil
+                }
+                map[change.page] = xorWith != nil ? Manifest.Delta.xorPage : Manifest.Delta.newPage
+                stored.append(StoredPage(page: change.page, xorWith: xorWith))
+                if xorWith != nil { xorCount += 1 }
             }
         }
+        changes = []
 
         let name = source.deletingPathExtension().lastPathComponent
         let pagesEntry = "db/\(name).pages.gz"
@@ -123,21 +149,21 @@ struct DeltaImageEncoder {
             sink: { try writer.write($0) },
             progress: { done in progress?(ProgressEvent(phase: .compress, bytesDone: done, bytesTotal: total)) })
         let pagesInfo = try writer.endEntry()
-        let mapBytes = map.withUnsafeBytes { Array($0) }  // little-endian on every platform we run on
-        let mapInfo = try writer.addEntry(mapEntry, data: try Gzip.compress(mapBytes), modified: info.startedAt)
+        // Little-endian on every platform we run on; compressed from the array itself, not a copy.
+        let mapInfo = try writer.addEntry(mapEntry, data: try map.withUnsafeBytes { try Gzip.compress($0) }, modified: info.startedAt)
 
         let image = Manifest.DatabaseImage(
             entry: pagesEntry, sourcePath: source.path, pageSize: pageSize, pageCount: info.pageCount,
-            imageSize: info.size, imageSha256: scan.sha256, journalMode: info.journalMode,
+            imageSize: info.size, imageSha256: sha256, journalMode: info.journalMode,
             snapshotStartedAt: Timestamp.floorMillisecond(info.startedAt), snapshotFinishedAt: Timestamp.ceilMillisecond(info.finishedAt),
             gzipBlockSize: gzip.blockSize, gzipMembers: compressed.memberSizes,
             delta: Manifest.Delta(parentBackupId: parent.backupId, parentImageSha256: parent.imageSha256,
-                                  parentPageCount: parent.index.hashes.count, mapEntry: mapEntry, newPages: stored.count,
+                                  parentPageCount: parent.index.count, mapEntry: mapEntry, newPages: stored.count,
                                   xorPages: xorCount))
         return EncodedImage(
             entries: [Manifest.Entry(path: pagesInfo.name, size: pagesInfo.size, sha256: pagesInfo.sha256, sourcePath: source.path),
                       Manifest.Entry(path: mapInfo.name, size: mapInfo.size, sha256: mapInfo.sha256)],
-            image: image, pageIndex: scan.index)
+            image: image, pageIndex: index)
     }
 
     /// Fills `buffer` with the stored pages' bytes from `position` of their concatenation, reading
@@ -153,9 +179,11 @@ struct DeltaImageEncoder {
             let got = try POSIXFile.pread(fd, into: UnsafeMutableRawBufferPointer(rebasing: buffer[filled..<filled + length]),
                                           at: UInt64(pages[slot].page * pageSize))
             guard got == length else { throw BackupError(.io, "The snapshot ended early.", detail: "page \(pages[slot].page)") }
-            for i in 0..<length / pageSize where pages[slot + i].xor {
+            for i in 0..<length / pageSize {
+                guard let expected = pages[slot + i].xorWith else { continue }
                 let start = filled + i * pageSize
-                try parent.xor(page: pages[slot + i].page, into: UnsafeMutableRawBufferPointer(rebasing: buffer[start..<start + pageSize]))
+                try parent.xor(page: pages[slot + i].page, expected: expected,
+                               into: UnsafeMutableRawBufferPointer(rebasing: buffer[start..<start + pageSize]))
             }
             filled += length
             slot += run

@@ -23,10 +23,16 @@ struct ImageScanner {
         deinit { bytes.deallocate(); old?.deallocate() }
     }
 
-    func scan(fd: Int32, size: UInt64, previous: ParentPages? = nil, progress: ((UInt64) -> Void)? = nil) throws -> (sha256: String, index: PageIndex) {
+    /// Returns the SHA-256 of the whole image. Batch by batch, in page order, it asks `previousHashes`
+    /// for the next pages' fingerprints in the previous image (fewer, or none, past its end) and hands
+    /// `batch` the batch's first page number, its pages' fingerprints and those previous ones: nothing
+    /// here grows with the image (issue 15: an hourly's memory stays flat).
+    func scan(fd: Int32, size: UInt64, previous: ParentPages? = nil,
+              previousHashes: (_ count: Int) throws -> [PageHash],
+              batch onBatch: (_ firstPage: Int, _ hashes: [PageHash], _ previous: [PageHash]) throws -> Void,
+              progress: ((UInt64) -> Void)? = nil) throws -> String {
         let batches = [Batch(capacity: batchBytes, withOld: previous != nil), Batch(capacity: batchBytes, withOld: previous != nil)]
         let whole = StreamingSHA256()
-        let previousHashes = UnsafeSendable(previous?.index.hashes ?? [])
         let pageSize = pageSize
         let parts = workers - 1  // one core hashes the whole file, the others fingerprint pages and read ahead
         let slots = ScanSlots(count: parts)
@@ -43,15 +49,14 @@ struct ImageScanner {
             }
         }
 
-        var hashes: [PageHash] = []
-        hashes.reserveCapacity(Int(size) / pageSize)
+        var firstPage = 0
         if size > 0 { try read(batches[0], at: 0) }
         var k = 0
         while batches[k % 2].length > 0 {
             let batch = batches[k % 2], next = batches[(k + 1) % 2]
             let nextPosition = batch.position + UInt64(batch.length)
             next.length = 0
-            let firstPage = hashes.count
+            let known = UnsafeSendable(try previousHashes((batch.length + pageSize - 1) / pageSize))
             let pagesPerPart = (batch.length / pageSize + parts - 1) / parts
             // Iteration 0 hashes the whole batch; each other fingerprints its share of the pages; the
             // last one also reads the next batch into the other buffers.
@@ -64,26 +69,28 @@ struct ImageScanner {
                 let to = min(from + pagesPerPart * pageSize, batch.length)
                 let view = UnsafeRawBufferPointer(rebasing: batch.bytes[from..<to])
                 let builder = PageIndexBuilder(pageSize: pageSize)
-                let known = previousHashes.value
-                let start = min(firstPage + from / pageSize, known.count)
+                let start = min(from / pageSize, known.value.count)
                 if let old = batch.old, from < batch.oldLength {
-                    let end = min(start + (to - from) / pageSize + 1, known.count)
+                    let end = min(start + (to - from) / pageSize + 1, known.value.count)
                     builder.add(view, previous: UnsafeRawBufferPointer(rebasing: old[from..<min(to, batch.oldLength)]),
-                                previousHashes: known[start..<end])
+                                previousHashes: known.value[start..<end])
                 } else {
                     builder.add(view)
                 }
-                slots.store(builder.index.hashes, at: i - 1)
+                slots.store(builder.hashes, at: i - 1)
                 if i == parts, nextPosition < size {
                     readFailure.set { try read(next, at: nextPosition) }
                 }
             }
             try readFailure.get()
+            var hashes: [PageHash] = []
             for i in 0..<parts { hashes += slots.take(i) }
+            try onBatch(firstPage, hashes, known.value)
+            firstPage += hashes.count
             progress?(nextPosition)
             k += 1
         }
-        return (whole.finish(), PageIndex(pageSize: pageSize, hashes: hashes))
+        return whole.finish()
     }
 }
 

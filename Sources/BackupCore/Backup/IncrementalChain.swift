@@ -55,7 +55,7 @@ public struct IncrementalChain: Sendable {
             return nil
         }
         guard chain.count <= Self.maxLength,
-              let index = PageIndex.read(from: context.dataDirectory.pageIndex(newest.uuid)) else { return nil }
+              let index = PageIndexFile.open(context.dataDirectory.pageIndex(newest.uuid)) else { return nil }
         let image = context.dataDirectory.hourlyImage(newest.uuid)
         return (newest, DeltaParent(backupId: newest.uuid, imageSha256: imageSha256, index: index,
                                     image: POSIXFile.exists(image) ? image : nil))

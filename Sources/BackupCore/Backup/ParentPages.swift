@@ -1,14 +1,15 @@
 import Foundation
 
-/// The parent's pages, read from its kept image and each checked against the parent's page index
-/// before use: a damaged or missing image costs size (pages stored whole), never a wrong backup.
+/// The parent's pages, read from its kept image and each checked against its fingerprint in the
+/// parent's page index before use: a damaged or missing image costs size (pages stored whole), never
+/// a wrong backup.
 /// Reads may come from several compression workers at once: `pread` and fresh buffers keep them apart.
 final class ParentPages: @unchecked Sendable {
     private let fd: Int32?
-    let index: PageIndex
+    let pageSize: Int
 
-    init(image: URL?, index: PageIndex) {
-        self.index = index
+    init(image: URL?, pageSize: Int) {
+        self.pageSize = pageSize
         fd = image.flatMap { try? POSIXFile.openForReading($0) }
     }
 
@@ -16,11 +17,11 @@ final class ParentPages: @unchecked Sendable {
 
     var isOpen: Bool { fd != nil }
 
-    /// Whether page `number` of the snapshot `fd` compresses better XOR-ed with the parent's page: when
-    /// the XOR has at least as many zero bytes as the page itself. False without a sound parent page.
-    func xorIsSmaller(page number: Int, fd snapshot: Int32, scratch: UnsafeMutableRawBufferPointer) throws -> Bool {
-        let pageSize = index.pageSize
-        guard number < index.hashes.count, let old = readVerified(number) else { return false }
+    /// Whether page `number` of the snapshot `fd` compresses better XOR-ed with the parent's page (whose
+    /// fingerprint is `expected`): when the XOR has at least as many zero bytes as the page itself.
+    /// False without a sound parent page.
+    func xorIsSmaller(page number: Int, expected: PageHash, fd snapshot: Int32, scratch: UnsafeMutableRawBufferPointer) throws -> Bool {
+        guard let old = readVerified(number, expected: expected) else { return false }
         defer { old.deallocate() }
         let got = try POSIXFile.pread(snapshot, into: scratch, at: UInt64(number * pageSize))
         guard got == pageSize else { throw BackupError(.io, "The snapshot ended early.", detail: "page \(number)") }
@@ -34,9 +35,9 @@ final class ParentPages: @unchecked Sendable {
     }
 
     /// XORs the parent's page `number` into `bytes`; throws if it cannot be read or no longer matches
-    /// the index (it was checked when the page was classified: the image changed under us).
-    func xor(page number: Int, into bytes: UnsafeMutableRawBufferPointer) throws {
-        guard let old = readVerified(number) else {
+    /// `expected` (it was checked when the page was classified: the image changed under us).
+    func xor(page number: Int, expected: PageHash, into bytes: UnsafeMutableRawBufferPointer) throws {
+        guard let old = readVerified(number, expected: expected) else {
             throw BackupError(.io, "The previous hourly's image changed during the backup.", detail: "page \(number)")
         }
         defer { old.deallocate() }
@@ -49,12 +50,11 @@ final class ParentPages: @unchecked Sendable {
         return (try? POSIXFile.pread(fd, into: buffer, at: offset)) ?? 0
     }
 
-    private func readVerified(_ number: Int) -> UnsafeMutableRawBufferPointer? {
-        guard let fd, number < index.hashes.count else { return nil }
-        let pageSize = index.pageSize
+    private func readVerified(_ number: Int, expected: PageHash) -> UnsafeMutableRawBufferPointer? {
+        guard let fd else { return nil }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: pageSize, alignment: 16)
         guard (try? POSIXFile.pread(fd, into: buffer, at: UInt64(number * pageSize))) == pageSize,
-              PageHash(UnsafeRawBufferPointer(buffer)) == index.hashes[number] else {
+              PageHash(UnsafeRawBufferPointer(buffer)) == expected else {
             buffer.deallocate()
             return nil
         }
