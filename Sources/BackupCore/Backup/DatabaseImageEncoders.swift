@@ -78,7 +78,6 @@ struct DeltaImageEncoder {
     struct StoredPage {
         var page: Int
         var xorWith: PageHash?
-        var xor: Bool { xorWith != nil }
     }
 
     /// - Parameter indexTo: where to write this image's page index (a partial file in the job's folder).
