@@ -120,9 +120,9 @@ def measure(args, size_mb: int) -> dict:
         shutil.rmtree(run_dir / "fresh-data", ignore_errors=True)
         fresh = restore(args, archive, run_dir / "fresh.db", run_dir / "fresh-data")
         pairs.append((fresh, baseline_restore(archive, run_dir / "baseline")))
-    ratios = sorted(f["wall"] / b["wall"] for f, b in pairs)
-    result["restore_fresh"], result["baseline"] = sorted(pairs, key=lambda p: p[0]["wall"] / p[1]["wall"])[len(pairs) // 2]
-    result["fresh_ratios"] = ratios
+    pairs.sort(key=lambda pair: pair[0]["wall"] / pair[1]["wall"])
+    result["restore_fresh"], result["baseline"] = pairs[len(pairs) // 2]
+    result["fresh_ratios"] = [fresh["wall"] / base["wall"] for fresh, base in pairs]
     shutil.rmtree(run_dir, ignore_errors=True)
     return result
 
